@@ -1,0 +1,112 @@
+# sprofd top-level Makefile. Hand-written; ./configure writes config.mk with
+# the compiler and library flags. On a checkout that was never configured,
+# any goal first runs autoreconf and ./configure, then itself again.
+
+CONFIGURED := $(wildcard config.mk)
+
+ifeq ($(CONFIGURED),)
+
+.DEFAULT_GOAL := all
+GOALS := all check check-unit check-e2e demo install uninstall bench clean distclean targets
+
+deps:
+	sh .ci/deps
+
+$(GOALS): config.mk
+	$(MAKE) $@
+
+config.mk: configure.ac config.mk.in
+	autoreconf -fi
+	./configure
+
+.PHONY: deps $(GOALS)
+
+else
+
+include config.mk
+
+WARN    = -Wall -Wextra -Wshadow -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes \
+          -Wno-unused-parameter $(WERROR)
+ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE -DSPROFD_VERSION='"$(PACKAGE_VERSION)"' -Iinclude \
+          $(UNWIND_CFLAGS) $(DW_CFLAGS) $(ELF_CFLAGS) $(WARN) $(SANITIZE) $(CPPFLAGS) $(CFLAGS)
+LIBS    = $(UNWIND_LIBS) $(DW_LIBS) $(ELF_LIBS) -lpthread
+ALL_LDFLAGS = $(SANITIZE) $(LDFLAGS)
+
+LIB_SRCS := $(filter-out src/main.c,$(wildcard src/*.c))
+LIB_OBJS := $(LIB_SRCS:.c=.o)
+HDRS     := $(wildcard include/*.h)
+
+UNIT_SRCS := $(wildcard tests/unit/*.c)
+UNIT_OBJS := $(UNIT_SRCS:.c=.o)
+
+# Target programs with known stacks: built -O2 without frame pointers, as
+# production servers are, so unwinding must use DWARF CFI.
+TARGET_SRCS := $(wildcard tests/targets/*.c)
+TARGETS     := $(TARGET_SRCS:.c=)
+TARGET_CFLAGS = -std=gnu11 -D_GNU_SOURCE -O2 -g -fomit-frame-pointer -Wall -Wextra $(WERROR)
+
+all: sprofd
+
+sprofd: src/main.o src/libsprofd.a
+	$(CC) $(ALL_LDFLAGS) -o $@ src/main.o src/libsprofd.a $(LIBS)
+
+src/libsprofd.a: $(LIB_OBJS)
+	rm -f $@
+	ar rcs $@ $(LIB_OBJS)
+
+src/%.o: src/%.c $(HDRS) config.mk
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+tests/unit/%.o: tests/unit/%.c $(HDRS) $(wildcard tests/unit/*.h) config.mk
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -c -o $@ $<
+
+tests/unit/run-unit: $(UNIT_OBJS) src/libsprofd.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $(UNIT_OBJS) src/libsprofd.a $(LIBS) $(CHECK_LIBS)
+
+tests/targets/%: tests/targets/%.c
+	$(CC) $(TARGET_CFLAGS) -o $@ $< -lpthread -lm
+
+targets: $(TARGETS)
+
+check: all tests/unit/run-unit $(TARGETS)
+	$(PYTHON3) tests/run.py
+
+check-unit: tests/unit/run-unit $(TARGETS)
+	$(PYTHON3) tests/run.py --unit-only
+
+check-e2e: all $(TARGETS)
+	$(PYTHON3) tests/run.py --e2e-only
+
+# The demo: profile the bundled multi-threaded target for a few seconds.
+demo: all tests/targets/demo
+	sh tests/demo.sh
+
+bench: all $(TARGETS)
+	sh bench/run
+
+install: sprofd
+	install -d $(DESTDIR)$(sbindir) $(DESTDIR)$(mandir)/man8
+	install -m 0755 sprofd $(DESTDIR)$(sbindir)/sprofd
+	install -m 0644 man/sprofd.8 $(DESTDIR)$(mandir)/man8/sprofd.8
+
+uninstall:
+	rm -f $(DESTDIR)$(sbindir)/sprofd $(DESTDIR)$(mandir)/man8/sprofd.8
+
+clean:
+	rm -f sprofd src/*.o src/libsprofd.a tests/unit/*.o tests/unit/run-unit $(TARGETS)
+
+distclean: clean
+	rm -rf config.mk config.log config.status configure autom4te.cache aclocal.m4
+
+config.mk: config.mk.in configure
+	./config.status
+
+configure: configure.ac
+	autoreconf -fi
+
+deps:
+	sh .ci/deps
+
+.PHONY: all check check-unit check-e2e demo bench install uninstall clean distclean targets deps
+
+endif

@@ -1,0 +1,49 @@
+/* util.h: allocation that never returns NULL, string interning, a u64 hash
+ * map, and the monotonic clock. Everything here is process-local and owns
+ * only what it says. */
+#ifndef SPROFD_UTIL_H
+#define SPROFD_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+/* Allocation failure is fatal: a message on stderr and exit(1). */
+void *xmalloc(size_t n);
+void *xcalloc(size_t nmemb, size_t size);
+void *xrealloc(void *p, size_t n);
+/* Grows *p (of *cap elements of size sz) to hold at least need elements. */
+void xgrow(void **p, size_t *cap, size_t need, size_t sz);
+char *xstrdup(const char *s);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Nanoseconds on CLOCK_MONOTONIC. */
+uint64_t mono_ns(void);
+
+/* 64-bit mixing hash (splitmix64 finalizer) and a byte-string hash. */
+uint64_t hash_u64(uint64_t x);
+uint64_t hash_bytes(const void *p, size_t n, uint64_t seed);
+
+/* String interning: equal strings give the same pointer, valid until
+ * strtab_free. The table owns all its strings. */
+struct strtab;
+struct strtab *strtab_new(void);
+const char *strtab_intern(struct strtab *t, const char *s);
+const char *strtab_intern_n(struct strtab *t, const char *s, size_t n);
+size_t strtab_count(const struct strtab *t);
+void strtab_free(struct strtab *t);
+
+/* Open-addressing map from uint64 keys to uint64 values. Key UINT64_MAX is
+ * reserved. */
+struct u64map;
+struct u64map *u64map_new(void);
+/* Returns true and sets *val if key is present. */
+bool u64map_get(const struct u64map *m, uint64_t key, uint64_t *val);
+void u64map_put(struct u64map *m, uint64_t key, uint64_t val);
+bool u64map_del(struct u64map *m, uint64_t key);
+size_t u64map_count(const struct u64map *m);
+/* Iteration: *pos starts at 0; returns false when done. */
+bool u64map_next(const struct u64map *m, size_t *pos, uint64_t *key, uint64_t *val);
+void u64map_free(struct u64map *m);
+
+#endif

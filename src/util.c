@@ -1,0 +1,308 @@
+/* util.c: allocation, interning, hashing and the clock (see util.h). */
+#include "util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static void oom(size_t n)
+{
+	fprintf(stderr, "sprofd: out of memory (allocating %zu bytes)\n", n);
+	exit(1);
+}
+
+void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p)
+		oom(n);
+	return p;
+}
+
+void *xcalloc(size_t nmemb, size_t size)
+{
+	void *p = calloc(nmemb ? nmemb : 1, size ? size : 1);
+	if (!p)
+		oom(nmemb * size);
+	return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+	if (!q)
+		oom(n);
+	return q;
+}
+
+void xgrow(void **p, size_t *cap, size_t need, size_t sz)
+{
+	size_t c = *cap;
+
+	if (need <= c)
+		return;
+	if (c < 8)
+		c = 8;
+	while (c < need)
+		c *= 2;
+	*p = xrealloc(*p, c * sz);
+	*cap = c;
+}
+
+char *xstrdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *d = xmalloc(n);
+	memcpy(d, s, n);
+	return d;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		oom(strlen(fmt));
+	va_end(ap);
+	return s;
+}
+
+uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t hash_u64(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	x ^= x >> 31;
+	return x;
+}
+
+uint64_t hash_bytes(const void *p, size_t n, uint64_t seed)
+{
+	const unsigned char *b = p;
+	uint64_t h = seed ^ 0x9e3779b97f4a7c15ULL;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w;
+		memcpy(&w, b + i, 8);
+		h = hash_u64(h ^ w);
+	}
+	if (i < n) {
+		uint64_t w = 0;
+		memcpy(&w, b + i, n - i);
+		h = hash_u64(h ^ w ^ ((uint64_t)(n - i) << 56));
+	}
+	return hash_u64(h ^ n);
+}
+
+/* ---- u64map: linear probing, power-of-two capacity, tombstones ---- */
+
+#define U64_EMPTY UINT64_MAX
+#define U64_TOMB  (UINT64_MAX - 1)
+
+struct u64map {
+	uint64_t *keys;
+	uint64_t *vals;
+	size_t cap, count, used;   /* used = live + tombstones */
+};
+
+struct u64map *u64map_new(void)
+{
+	struct u64map *m = xcalloc(1, sizeof(*m));
+	m->cap = 16;
+	m->keys = xmalloc(m->cap * sizeof(uint64_t));
+	m->vals = xmalloc(m->cap * sizeof(uint64_t));
+	memset(m->keys, 0xff, m->cap * sizeof(uint64_t));
+	return m;
+}
+
+static void u64map_rehash(struct u64map *m, size_t ncap)
+{
+	uint64_t *ok = m->keys, *ov = m->vals;
+	size_t ocap = m->cap;
+
+	m->cap = ncap;
+	m->keys = xmalloc(ncap * sizeof(uint64_t));
+	m->vals = xmalloc(ncap * sizeof(uint64_t));
+	memset(m->keys, 0xff, ncap * sizeof(uint64_t));
+	m->count = m->used = 0;
+	for (size_t i = 0; i < ocap; i++)
+		if (ok[i] != U64_EMPTY && ok[i] != U64_TOMB)
+			u64map_put(m, ok[i], ov[i]);
+	free(ok);
+	free(ov);
+}
+
+bool u64map_get(const struct u64map *m, uint64_t key, uint64_t *val)
+{
+	size_t mask = m->cap - 1;
+	for (size_t i = hash_u64(key) & mask;; i = (i + 1) & mask) {
+		if (m->keys[i] == U64_EMPTY)
+			return false;
+		if (m->keys[i] == key) {
+			if (val)
+				*val = m->vals[i];
+			return true;
+		}
+	}
+}
+
+void u64map_put(struct u64map *m, uint64_t key, uint64_t val)
+{
+	size_t mask, tomb = SIZE_MAX;
+
+	if ((m->used + 1) * 4 >= m->cap * 3)
+		u64map_rehash(m, m->count * 2 >= m->cap / 2 ? m->cap * 2 : m->cap);
+	mask = m->cap - 1;
+	for (size_t i = hash_u64(key) & mask;; i = (i + 1) & mask) {
+		if (m->keys[i] == key) {
+			m->vals[i] = val;
+			return;
+		}
+		if (m->keys[i] == U64_TOMB && tomb == SIZE_MAX)
+			tomb = i;
+		if (m->keys[i] == U64_EMPTY) {
+			if (tomb != SIZE_MAX)
+				i = tomb;
+			else
+				m->used++;
+			m->keys[i] = key;
+			m->vals[i] = val;
+			m->count++;
+			return;
+		}
+	}
+}
+
+bool u64map_del(struct u64map *m, uint64_t key)
+{
+	size_t mask = m->cap - 1;
+	for (size_t i = hash_u64(key) & mask;; i = (i + 1) & mask) {
+		if (m->keys[i] == U64_EMPTY)
+			return false;
+		if (m->keys[i] == key) {
+			m->keys[i] = U64_TOMB;
+			m->count--;
+			return true;
+		}
+	}
+}
+
+size_t u64map_count(const struct u64map *m)
+{
+	return m->count;
+}
+
+bool u64map_next(const struct u64map *m, size_t *pos, uint64_t *key, uint64_t *val)
+{
+	for (size_t i = *pos; i < m->cap; i++) {
+		if (m->keys[i] != U64_EMPTY && m->keys[i] != U64_TOMB) {
+			*key = m->keys[i];
+			if (val)
+				*val = m->vals[i];
+			*pos = i + 1;
+			return true;
+		}
+	}
+	*pos = m->cap;
+	return false;
+}
+
+void u64map_free(struct u64map *m)
+{
+	if (!m)
+		return;
+	free(m->keys);
+	free(m->vals);
+	free(m);
+}
+
+/* ---- strtab: strings in chunks, a hash of their addresses by content ---- */
+
+struct strtab {
+	char **strs;        /* owned, insertion order */
+	size_t n, cap;
+	size_t *slots;      /* index + 1 into strs; 0 = empty */
+	size_t nslots;
+};
+
+struct strtab *strtab_new(void)
+{
+	struct strtab *t = xcalloc(1, sizeof(*t));
+	t->nslots = 64;
+	t->slots = xcalloc(t->nslots, sizeof(size_t));
+	return t;
+}
+
+static void strtab_rehash(struct strtab *t)
+{
+	size_t ns = t->nslots * 2;
+	size_t *slots = xcalloc(ns, sizeof(size_t));
+
+	for (size_t k = 0; k < t->n; k++) {
+		const char *s = t->strs[k];
+		size_t i = hash_bytes(s, strlen(s), 0) & (ns - 1);
+		while (slots[i])
+			i = (i + 1) & (ns - 1);
+		slots[i] = k + 1;
+	}
+	free(t->slots);
+	t->slots = slots;
+	t->nslots = ns;
+}
+
+const char *strtab_intern_n(struct strtab *t, const char *s, size_t n)
+{
+	size_t mask = t->nslots - 1;
+	size_t i = hash_bytes(s, n, 0) & mask;
+	char *copy;
+
+	for (; t->slots[i]; i = (i + 1) & mask) {
+		const char *c = t->strs[t->slots[i] - 1];
+		if (strncmp(c, s, n) == 0 && c[n] == '\0')
+			return c;
+	}
+	copy = xmalloc(n + 1);
+	memcpy(copy, s, n);
+	copy[n] = '\0';
+	xgrow((void **)&t->strs, &t->cap, t->n + 1, sizeof(char *));
+	t->strs[t->n++] = copy;
+	t->slots[i] = t->n;
+	if (t->n * 2 > t->nslots)
+		strtab_rehash(t);
+	return copy;
+}
+
+const char *strtab_intern(struct strtab *t, const char *s)
+{
+	return strtab_intern_n(t, s, strlen(s));
+}
+
+size_t strtab_count(const struct strtab *t)
+{
+	return t->n;
+}
+
+void strtab_free(struct strtab *t)
+{
+	if (!t)
+		return;
+	for (size_t k = 0; k < t->n; k++)
+		free(t->strs[k]);
+	free(t->strs);
+	free(t->slots);
+	free(t);
+}

@@ -1,0 +1,38 @@
+/* main.c: runs every unit suite; a name on the command line runs only the
+ * suites whose name contains it. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "suites.h"
+
+int main(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		Suite *(*make)(void);
+	} all[] = {
+		{ "util", suite_util },       { "marshal", suite_marshal },
+		{ "stacks", suite_stacks },   { "profile", suite_profile },
+		{ "report", suite_report },   { "symbols", suite_symbols },
+		{ "maps", suite_maps },       { "unwind", suite_unwind },
+	};
+	SRunner *sr = NULL;
+	int failed;
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		Suite *s;
+		if (argc > 1 && !strstr(all[i].name, argv[1]))
+			continue;
+		s = all[i].make();
+		if (!sr)
+			sr = srunner_create(s);
+		else
+			srunner_add_suite(sr, s);
+	}
+	if (!sr)
+		return 1;
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

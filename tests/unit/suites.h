@@ -1,0 +1,16 @@
+/* suites.h: every Check suite of the unit test runner. */
+#ifndef SPROFD_TEST_SUITES_H
+#define SPROFD_TEST_SUITES_H
+
+#include <check.h>
+
+Suite *suite_util(void);
+Suite *suite_marshal(void);
+Suite *suite_stacks(void);
+Suite *suite_profile(void);
+Suite *suite_report(void);
+Suite *suite_symbols(void);
+Suite *suite_maps(void);
+Suite *suite_unwind(void);
+
+#endif
