@@ -19,7 +19,11 @@
 #include <sys/types.h>
 
 struct stacktab;
-struct symbolizer;
+struct sym_frame;
+
+/* Frames for one lookup address, innermost first; returns their count
+ * (>= 1). symbolizer_lookup has this shape; tests pass their own. */
+typedef int (*profile_lookup_fn)(void *ctx, uint64_t addr, const struct sym_frame **frames);
 
 struct pfunc {
 	const char *file;   /* interned (symbolizer's strtab), or static for the root */
@@ -55,9 +59,11 @@ struct profile {
 	struct profile_meta meta;
 };
 
-/* Builds the function view. Symbolizes each pc through sym (cached there).
- * The profile points into strings owned by the symbolizer's strtab. */
-struct profile *profile_build(const struct stacktab *st, struct symbolizer *sym,
+/* Builds the function view, symbolizing each pc through lookup (which
+ * caches). Inline frames returned by lookup become functions of their own.
+ * The profile points into strings owned by whoever owns the frames; it
+ * copies nothing but the counts. */
+struct profile *profile_build(const struct stacktab *st, profile_lookup_fn lookup, void *ctx,
 			      const struct profile_meta *meta);
 void profile_free(struct profile *p);
 

@@ -1,3 +1,316 @@
-/* main.c: placeholder until the command line lands. */
+/* main.c: the command line: parse and check it, run one session, write the
+ * profile and print the table. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
-int main(void) { return 0; }
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "profile.h"
+#include "report.h"
+#include "session.h"
+#include "sprofd.h"
+#include "util.h"
+#include "writer.h"
+
+struct cli {
+	struct session_opts so;
+	const char *output;
+	int rows;
+	enum report_sort sort;
+	bool quiet;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: sprofd -p PID [-F HZ] [-d SECONDS] [-o FILE] [-n ROWS] [-s SORTKEY] [-q]\n"
+		"              [--max-depth N] [-v]\n"
+		"       sprofd -h | --help | --version\n"
+		"\n"
+		"Samples the native stacks of every thread of a running process and writes\n"
+		"a pstats .prof file (python3 -m pstats, snakeviz, gprof2dot).\n"
+		"\n"
+		"  -p, --pid PID          process to profile\n"
+		"  -F, --freq HZ          samples per second per thread (%d-%d, default %d)\n"
+		"  -d, --duration SECS    how long to sample (default: until Ctrl-C or exit)\n"
+		"  -o, --output FILE      profile path (default COMM.PID.TIME.prof)\n"
+		"  -n, --rows ROWS        rows in the console table (default 20, 0 = none)\n"
+		"  -s, --sort KEY         tottime, cumtime, ncalls or name (default tottime)\n"
+		"  -q, --quiet            print errors only\n"
+		"  -v, --verbose          print more detail\n"
+		"      --max-depth N      frames kept per stack (1-%d, default %d)\n"
+		"  -h, --help             this text\n"
+		"      --version          print the version\n",
+		SPROFD_HZ_MIN, SPROFD_HZ_MAX, SPROFD_HZ_DEFAULT, SPROFD_DEPTH_MAX,
+		SPROFD_DEPTH_DEFAULT);
+}
+
+/* Parses a whole decimal integer in [lo, hi]. */
+static int parse_long(const char *s, long lo, long hi, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int bad_value(const char *opt, const char *val, const char *range)
+{
+	log_err("%s %s: %s", opt, val, range);
+	fprintf(stderr, "Try 'sprofd --help' for more information.\n");
+	return EXIT_USAGE;
+}
+
+enum { OPT_MAX_DEPTH = 256, OPT_VERSION };
+
+/* Fills cli from argv. Returns -1 to go on, or an exit code. */
+static int parse_args(int argc, char **argv, struct cli *cli)
+{
+	static const struct option longopts[] = {
+		{ "pid", required_argument, NULL, 'p' },
+		{ "freq", required_argument, NULL, 'F' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "rows", required_argument, NULL, 'n' },
+		{ "sort", required_argument, NULL, 's' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool have_pid = false;
+	int ch, verbose = 0;
+	long v;
+
+	memset(cli, 0, sizeof(*cli));
+	cli->so.hz = SPROFD_HZ_DEFAULT;
+	cli->so.max_depth = SPROFD_DEPTH_DEFAULT;
+	cli->so.stack_cap = SPROFD_STACK_CAP_DEFAULT;
+	cli->rows = 20;
+	cli->sort = SORT_TOTTIME;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":p:F:d:o:n:s:qvh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'p':
+			if (parse_long(optarg, 1, INT_MAX, &v))
+				return bad_value("-p", optarg, "not a process ID (a positive integer)");
+			cli->so.pid = (pid_t)v;
+			have_pid = true;
+			break;
+		case 'F':
+			if (parse_long(optarg, SPROFD_HZ_MIN, SPROFD_HZ_MAX, &v))
+				return bad_value("-F", optarg, "the rate must be a whole number of samples "
+						 "per second from 1 to 10000");
+			cli->so.hz = (unsigned)v;
+			break;
+		case 'd': {
+			char *end;
+			double d;
+			errno = 0;
+			d = strtod(optarg, &end);
+			if (errno || end == optarg || *end || !isfinite(d) || d <= 0 || d > 31536000)
+				return bad_value("-d", optarg, "the duration must be a number of seconds "
+						 "greater than 0 and at most 31536000 (a year)");
+			cli->so.duration = d;
+			break;
+		}
+		case 'o':
+			if (!*optarg)
+				return bad_value("-o", "''", "the output path must not be empty");
+			cli->output = optarg;
+			break;
+		case 'n':
+			if (parse_long(optarg, 0, 1000000, &v))
+				return bad_value("-n", optarg, "the row count must be a whole number from 0 "
+						 "to 1000000");
+			cli->rows = (int)v;
+			break;
+		case 's':
+			if (report_parse_sort(optarg, &cli->sort))
+				return bad_value("-s", optarg, "the sort key must be tottime, cumtime, "
+						 "ncalls or name");
+			break;
+		case 'q':
+			cli->quiet = true;
+			break;
+		case 'v':
+			verbose++;
+			break;
+		case OPT_MAX_DEPTH:
+			if (parse_long(optarg, 1, SPROFD_DEPTH_MAX, &v))
+				return bad_value("--max-depth", optarg, "the depth must be a whole number "
+						 "from 1 to 4096");
+			cli->so.max_depth = (int)v;
+			break;
+		case 'h':
+			usage(stdout);
+			return EXIT_OK;
+		case OPT_VERSION:
+			printf("sprofd %s\n", SPROFD_VERSION);
+			return EXIT_OK;
+		case ':':
+			log_err("option %s needs a value", argv[optind - 1]);
+			fprintf(stderr, "Try 'sprofd --help' for more information.\n");
+			return EXIT_USAGE;
+		default:
+			if (optopt)
+				log_err("unknown option -%c", optopt);
+			else
+				log_err("unknown option %s", argv[optind - 1]);
+			fprintf(stderr, "Try 'sprofd --help' for more information.\n");
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		log_err("unexpected argument '%s'", argv[optind]);
+		fprintf(stderr, "Try 'sprofd --help' for more information.\n");
+		return EXIT_USAGE;
+	}
+	if (!have_pid) {
+		log_err("no target: give the process to profile with -p PID");
+		fprintf(stderr, "Try 'sprofd --help' for more information.\n");
+		return EXIT_USAGE;
+	}
+	if (cli->quiet)
+		log_set_level(LOG_LVL_ERR);
+	else if (verbose)
+		log_set_level(LOG_LVL_DEBUG);
+	return -1;
+}
+
+/* COMM.PID.TIME.prof, with the command name made safe for a file name. */
+static char *default_output(const char *comm, pid_t pid)
+{
+	char safe[64];
+	size_t i;
+
+	for (i = 0; comm[i] && i < sizeof(safe) - 1; i++) {
+		char c = comm[i];
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+		safe[i] = ok ? c : '_';
+	}
+	safe[i] = '\0';
+	if (!safe[0] || safe[0] == '.')
+		safe[0] = '_';
+	return xasprintf("%s.%d.%lld.prof", safe[0] ? safe : "_", (int)pid,
+			 (long long)time(NULL));
+}
+
+/* Waits for the session to end by itself or for a signal to end it. */
+static void wait_for_end(struct session *s, int sigfd)
+{
+	struct pollfd pfd[2] = {
+		{ .fd = sigfd, .events = POLLIN },
+		{ .fd = session_done_fd(s), .events = POLLIN },
+	};
+
+	for (;;) {
+		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (pfd[1].revents & POLLIN)
+			break;
+		if (pfd[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			if (read(sigfd, &si, sizeof(si)) == sizeof(si))
+				log_info("%s: stopping and writing the profile", strsignal((int)si.ssi_signo));
+			session_stop(s);
+			break;
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct cli cli;
+	struct session *s;
+	struct profile *p;
+	sigset_t sigs;
+	char *out = NULL;
+	int code, sigfd, status;
+
+	code = parse_args(argc, argv, &cli);
+	if (code >= 0)
+		return code;
+
+	/* Every thread blocks these: the tracer reads SIGCHLD from a signalfd,
+	 * this thread reads the stop signals from another. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGCHLD);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sigdelset(&sigs, SIGCHLD);
+	sigfd = signalfd(-1, &sigs, SFD_CLOEXEC);
+	if (sigfd < 0) {
+		log_err("cannot create a signalfd: %s", strerror(errno));
+		return EXIT_INTERNAL;
+	}
+
+	s = session_start(&cli.so, &code);
+	if (!s)
+		return code;
+	if (cli.so.duration > 0)
+		log_info("sampling PID %d (%s) at %u Hz for %g s", (int)cli.so.pid, session_comm(s),
+			 cli.so.hz, cli.so.duration);
+	else
+		log_info("sampling PID %d (%s) at %u Hz; Ctrl-C to stop", (int)cli.so.pid,
+			 session_comm(s), cli.so.hz);
+	wait_for_end(s, sigfd);
+	if (session_join(s) < 0) {
+		session_free(s);
+		return EXIT_INTERNAL;
+	}
+	if (session_target_gone(s, &status)) {
+		if (WIFEXITED(status))
+			log_info("PID %d exited with status %d while sampled", (int)cli.so.pid,
+				 WEXITSTATUS(status));
+		else if (WIFSIGNALED(status))
+			log_info("PID %d was killed by %s while sampled", (int)cli.so.pid,
+				 strsignal(WTERMSIG(status)));
+	} else if (session_target_execed(s)) {
+		log_info("PID %d started another program; the profile ends there", (int)cli.so.pid);
+	}
+
+	p = session_profile(s);
+	if (!p) {
+		log_err("no samples were taken from PID %d (%s); no profile written",
+			(int)cli.so.pid, session_comm(s));
+		session_free(s);
+		return EXIT_NO_SAMPLES;
+	}
+	out = cli.output ? xstrdup(cli.output) : default_output(session_comm(s), cli.so.pid);
+	if (writer_write_file(&writer_prof, p, out) < 0) {
+		code = EXIT_OUTPUT;
+	} else {
+		if (!cli.quiet && cli.rows > 0)
+			report_print(stdout, p, cli.rows, cli.sort);
+		fflush(stdout);
+		log_info("wrote %s (%llu samples)", out, (unsigned long long)p->total);
+		code = EXIT_OK;
+	}
+	free(out);
+	profile_free(p);
+	session_free(s);
+	close(sigfd);
+	return code;
+}

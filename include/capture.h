@@ -1,0 +1,35 @@
+/* capture.h: what sprofd takes from a thread while it is stopped: its
+ * registers and a copy of the live part of its stack, in as few syscalls as
+ * possible (one PTRACE_GETREGS, one process_vm_readv). Unwinding happens
+ * later, on the copy, after the thread runs again. A capture owns its
+ * buffer. */
+#ifndef SPROFD_CAPTURE_H
+#define SPROFD_CAPTURE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/user.h>
+
+struct capture {
+	pid_t tid;
+	struct user_regs_struct regs;
+	uint64_t sp;        /* target address of stack[0] */
+	size_t len;         /* bytes copied */
+	size_t cap;         /* buffer size: the most we copy */
+	unsigned char *stack;
+	uint64_t when_ns;   /* monotonic time of the capture */
+};
+
+void capture_init(struct capture *c, size_t cap);
+void capture_fini(struct capture *c);
+struct maps;
+
+/* Takes registers of the stopped thread tid of process pid, then copies the
+ * stack from SP up to the end of the mapping that holds SP (from maps, which
+ * may be NULL), capped at c->cap. Returns 0, or -1 with errno set (ESRCH:
+ * the thread is gone). A short stack copy is not an error: len says how
+ * much was read. */
+int capture_take(struct capture *c, pid_t pid, pid_t tid, const struct maps *maps);
+
+#endif

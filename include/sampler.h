@@ -1,0 +1,39 @@
+/* sampler.h: the tick loop of one session. Runs on the tracing thread:
+ * a monotonic timer sets the ticks; each tick interrupts the threads to
+ * sample, and each stop is captured (registers + stack copy) and resumed at
+ * once; the copies are unwound and counted after the threads run again.
+ * Between ticks it keeps handling the target's ptrace events so signals
+ * reach it without delay. Never formats output. */
+#ifndef SPROFD_SAMPLER_H
+#define SPROFD_SAMPLER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct target;
+struct stacktab;
+struct symbolizer;
+
+struct sampler_conf {
+	unsigned hz;
+	uint64_t duration_ns;   /* 0: until stopped or the target exits */
+	int max_depth;
+	size_t stack_cap;
+	int stop_fd;            /* readable (eventfd) when the session must end */
+};
+
+struct sampler_stats {
+	uint64_t ticks, missed_ticks, samples, truncated, lost;
+	uint64_t start_ns, end_ns;
+	uint64_t pause_total_ns, pause_max_ns;  /* interrupt sent -> resumed */
+};
+
+/* Samples t until the duration is over, stop_fd fires, or the target is
+ * gone or exec'ed. Adds every stack to st and symbolizes new addresses
+ * through sym (which may be NULL). Returns 0, or -1 on a setup failure
+ * (logged). */
+int sampler_run(struct target *t, const struct sampler_conf *c, struct stacktab *st,
+		struct symbolizer *sym, struct sampler_stats *out);
+
+#endif

@@ -1,0 +1,45 @@
+/* session.h: one profile of one target, from attach to the finished
+ * profile: runs the tracing thread (which attaches, samples and, by ending,
+ * detaches), and afterwards builds the function view. Owns the stack table,
+ * the symbolizer and its strings until session_free. */
+#ifndef SPROFD_SESSION_H
+#define SPROFD_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "sampler.h"
+
+struct profile;
+struct session;
+
+struct session_opts {
+	pid_t pid;
+	unsigned hz;
+	double duration;    /* seconds; 0: until session_stop or target exit */
+	int max_depth;
+	size_t stack_cap;
+};
+
+/* Starts the tracing thread and waits until it has attached. Returns the
+ * session, or NULL with *code set to an exit code from sprofd.h (the cause
+ * is logged). */
+struct session *session_start(const struct session_opts *o, int *code);
+/* Asks the session to end (any thread). */
+void session_stop(struct session *s);
+/* A file descriptor that becomes readable when the tracing thread is done. */
+int session_done_fd(const struct session *s);
+/* Waits for the tracing thread; by then every thread is detached. Returns
+ * 0, or -1 if sampling failed. */
+int session_join(struct session *s);
+/* Builds the profile of a joined session (NULL if nothing was sampled). */
+struct profile *session_profile(struct session *s);
+const char *session_comm(const struct session *s);
+const struct sampler_stats *session_stats(const struct session *s);
+/* Whether the target exited (and its wait status), or exec'ed. */
+int session_target_gone(const struct session *s, int *status);
+int session_target_execed(const struct session *s);
+void session_free(struct session *s);
+
+#endif

@@ -1,0 +1,383 @@
+/* attach.c: seizing, event decoding and signal re-delivery (see attach.h).
+ *
+ * ptrace notes that shape this file:
+ * - PTRACE_SEIZE attaches without stopping; PTRACE_INTERRUPT then stops a
+ *   thread in a PTRACE_EVENT_STOP with WSTOPSIG == SIGTRAP.
+ * - The same PTRACE_EVENT_STOP with a stop signal (SIGSTOP, SIGTSTP, SIGTTIN,
+ *   SIGTTOU) is a group-stop: the user's kill -STOP. PTRACE_LISTEN keeps the
+ *   thread stopped while letting it see SIGCONT, so job control behaves as
+ *   without a tracer; after SIGCONT it reports a SIGTRAP event stop.
+ * - A plain stop (no event) is a signal-delivery-stop: the signal is
+ *   delivered only if we pass it back with PTRACE_CONT, which keeps its
+ *   siginfo (same signal number) and its order.
+ * - With PTRACE_O_TRACECLONE new threads are traced from birth and first
+ *   report a SIGTRAP event stop; that report may come before or after the
+ *   parent's PTRACE_EVENT_CLONE.
+ * - waitpid with __WNOTHREAD sees only this thread's tracees, so several
+ *   sessions in one process never steal each other's events. */
+#include "attach.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "sprofd.h"
+#include "util.h"
+
+#define PF_KTHREAD 0x00200000
+
+/* Reads a small /proc file into buf. Returns bytes read or -1. */
+static ssize_t read_small(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = '\0';
+	return n;
+}
+
+/* Reads /proc/PID/comm into out (without newline); "?" if unreadable. */
+static void read_comm(pid_t pid, char *out, size_t size)
+{
+	char path[64], buf[64];
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	if (read_small(path, buf, sizeof(buf)) < 0) {
+		snprintf(out, size, "?");
+		return;
+	}
+	n = strcspn(buf, "\n");
+	buf[n] = '\0';
+	snprintf(out, size, "%s", buf);
+}
+
+/* Returns a numeric field ("TracerPid:", "Uid:") of /proc/PID/status, or -1. */
+static long status_field(pid_t pid, const char *key)
+{
+	char path[64], buf[4096], *p;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if (read_small(path, buf, sizeof(buf)) < 0)
+		return -1;
+	p = strstr(buf, key);
+	if (!p)
+		return -1;
+	return strtol(p + strlen(key), NULL, 10);
+}
+
+static struct thread *thread_find(struct target *t, pid_t tid)
+{
+	uint64_t i;
+
+	if (!u64map_get(t->index, (uint64_t)tid, &i))
+		return NULL;
+	return &t->threads[i];
+}
+
+static struct thread *thread_add(struct target *t, pid_t tid)
+{
+	struct thread *th;
+
+	xgrow((void **)&t->threads, &t->cap, t->nthreads + 1, sizeof(*t->threads));
+	th = &t->threads[t->nthreads];
+	memset(th, 0, sizeof(*th));
+	th->tid = tid;
+	th->state = TS_RUNNING;
+	u64map_put(t->index, (uint64_t)tid, t->nthreads);
+	t->nthreads++;
+	t->threads_seen++;
+	return th;
+}
+
+static void thread_remove(struct target *t, pid_t tid)
+{
+	uint64_t i;
+
+	if (!u64map_get(t->index, (uint64_t)tid, &i))
+		return;
+	u64map_del(t->index, (uint64_t)tid);
+	t->nthreads--;
+	if (i != t->nthreads) {
+		t->threads[i] = t->threads[t->nthreads];
+		u64map_put(t->index, (uint64_t)t->threads[i].tid, i);
+	}
+}
+
+static void cont(pid_t tid, int sig)
+{
+	/* ESRCH means the thread died meanwhile; waitpid will report it. */
+	ptrace(PTRACE_CONT, tid, NULL, (void *)(long)sig);
+}
+
+/* Explains a refused PTRACE_SEIZE: another tracer, or missing privilege. */
+static int explain_eperm(struct target *t)
+{
+	long tracer = status_field(t->pid, "TracerPid:");
+	char comm[64], scope[16] = "";
+	long uid = status_field(t->pid, "Uid:");
+
+	if (tracer > 0) {
+		read_comm((pid_t)tracer, comm, sizeof(comm));
+		log_err("PID %d (%s) is already traced by PID %ld (%s); detach that tracer first "
+			"(a process can have only one)", (int)t->pid, t->comm, tracer, comm);
+		return EXIT_TRACED;
+	}
+	if (read_small("/proc/sys/kernel/yama/ptrace_scope", scope, sizeof(scope)) > 0)
+		scope[strcspn(scope, "\n")] = '\0';
+	log_err("not permitted to trace PID %d (%s, uid %ld): run sprofd as root, or as the same "
+		"user with CAP_SYS_PTRACE%s%s%s", (int)t->pid, t->comm, uid,
+		scope[0] ? " or with kernel.yama.ptrace_scope=0 (it is " : "",
+		scope, scope[0] ? " here)" : "");
+	return EXIT_PERM;
+}
+
+/* Checks the target before attaching: ourselves, gone, zombie, kthread,
+ * already traced. Returns EXIT_OK or the exit code after logging. */
+static int check_target(struct target *t)
+{
+	char path[64], buf[1024], *rp;
+	unsigned long flags = 0;
+	long tracer;
+	char state;
+
+	if (t->pid == getpid()) {
+		log_err("PID %d is sprofd itself; give the PID of the process to profile",
+			(int)t->pid);
+		return EXIT_NO_TARGET;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)t->pid);
+	if (read_small(path, buf, sizeof(buf)) < 0) {
+		log_err("no process with PID %d", (int)t->pid);
+		return EXIT_NO_TARGET;
+	}
+	read_comm(t->pid, t->comm, sizeof(t->comm));
+	/* The command name may hold spaces and parentheses: fields follow the
+	 * last ')'. */
+	rp = strrchr(buf, ')');
+	if (!rp || sscanf(rp + 1, " %c %*d %*d %*d %*d %*d %lu", &state, &flags) != 2) {
+		log_err("cannot parse %s", path);
+		return EXIT_INTERNAL;
+	}
+	if (state == 'Z' || state == 'X') {
+		log_err("PID %d (%s) is a zombie: it has exited and has nothing left to profile",
+			(int)t->pid, t->comm);
+		return EXIT_NO_TARGET;
+	}
+	if (flags & PF_KTHREAD) {
+		log_err("PID %d (%s) is a kernel thread; sprofd profiles user-space processes "
+			"(perf record -a covers the kernel)", (int)t->pid, t->comm);
+		return EXIT_NO_TARGET;
+	}
+	tracer = status_field(t->pid, "TracerPid:");
+	if (tracer > 0)
+		return explain_eperm(t);
+	return EXIT_OK;
+}
+
+/* Seizes every thread listed in /proc/PID/task that we do not hold yet.
+ * Returns the number newly seized, or -1 with *code set. */
+static int seize_new(struct target *t, int *code)
+{
+	char path[64];
+	struct dirent *de;
+	int added = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)t->pid);
+	d = opendir(path);
+	if (!d) {
+		log_err("no process with PID %d", (int)t->pid);
+		*code = EXIT_NO_TARGET;
+		return -1;
+	}
+	while ((de = readdir(d))) {
+		pid_t tid = (pid_t)atoi(de->d_name);
+		long opts = PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC;
+
+		if (tid <= 0 || thread_find(t, tid))
+			continue;
+		if (ptrace(PTRACE_SEIZE, tid, NULL, (void *)opts) == 0) {
+			thread_add(t, tid);
+			added++;
+			continue;
+		}
+		if (errno == ESRCH)
+			continue;   /* exited since the listing */
+		if (errno == EPERM && t->nthreads > 0 &&
+		    status_field(tid, "TracerPid:") == (long)gettid()) {
+			/* A clone of a thread we hold: traced from birth. */
+			thread_add(t, tid);
+			added++;
+			continue;
+		}
+		closedir(d);
+		if (errno == EPERM) {
+			*code = explain_eperm(t);
+		} else {
+			log_err("cannot attach to thread %d of PID %d: %s", (int)tid, (int)t->pid,
+				strerror(errno));
+			*code = EXIT_INTERNAL;
+		}
+		return -1;
+	}
+	closedir(d);
+	return added;
+}
+
+int target_attach(struct target *t, pid_t pid)
+{
+	int code = EXIT_OK, n, rounds = 0;
+
+	memset(t, 0, sizeof(*t));
+	t->pid = pid;
+	t->index = u64map_new();
+	code = check_target(t);
+	if (code != EXIT_OK)
+		return code;
+	/* Threads created between listing and seizing are missed by one pass;
+	 * those created by seized threads are traced already. Repeat until a
+	 * pass finds nothing new. */
+	do {
+		n = seize_new(t, &code);
+		if (n < 0)
+			return code;
+	} while (n > 0 && ++rounds < 100);
+	if (t->nthreads == 0) {
+		log_err("no process with PID %d", (int)pid);
+		return EXIT_NO_TARGET;
+	}
+	return EXIT_OK;
+}
+
+int target_interrupt(struct target *t, struct thread *th)
+{
+	if (ptrace(PTRACE_INTERRUPT, th->tid, NULL, NULL) < 0)
+		return -1;
+	th->state = TS_INTERRUPTING;
+	th->interrupt_ns = mono_ns();
+	return 0;
+}
+
+static bool is_stop_signal(int sig)
+{
+	return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
+}
+
+struct thread *target_next_stop(struct target *t)
+{
+	for (;;) {
+		struct thread *th;
+		unsigned long msg;
+		int st, sig, ev;
+		pid_t tid = waitpid(-1, &st, WNOHANG | __WALL | __WNOTHREAD);
+
+		if (tid < 0 && errno == EINTR)
+			continue;
+		if (tid <= 0)
+			return NULL;
+		th = thread_find(t, tid);
+		if (WIFEXITED(st) || WIFSIGNALED(st)) {
+			thread_remove(t, tid);
+			if (tid == t->pid) {
+				t->gone = true;
+				t->exit_status = st;
+			}
+			continue;
+		}
+		if (!WIFSTOPPED(st))
+			continue;
+		if (!th)
+			th = thread_add(t, tid);
+		sig = WSTOPSIG(st);
+		ev = (unsigned)st >> 16;
+		switch (ev) {
+		case PTRACE_EVENT_CLONE:
+			if (ptrace(PTRACE_GETEVENTMSG, tid, NULL, &msg) == 0 &&
+			    !thread_find(t, (pid_t)msg))
+				thread_add(t, (pid_t)msg);
+			cont(tid, 0);
+			break;
+		case PTRACE_EVENT_EXEC:
+			/* Other threads report their exit; a non-leader that
+			 * exec'ed now has the leader's tid. */
+			if (ptrace(PTRACE_GETEVENTMSG, tid, NULL, &msg) == 0 && (pid_t)msg != tid)
+				thread_remove(t, (pid_t)msg);
+			t->execed = true;
+			cont(tid, 0);
+			break;
+		case PTRACE_EVENT_STOP:
+			if (is_stop_signal(sig)) {
+				th->state = TS_GROUP_STOPPED;
+				ptrace(PTRACE_LISTEN, tid, NULL, NULL);
+				break;
+			}
+			if (th->state == TS_INTERRUPTING) {
+				th->state = TS_STOPPED;
+				return th;
+			}
+			/* A new thread's first stop, or the wake-up after SIGCONT. */
+			th->state = TS_RUNNING;
+			cont(tid, 0);
+			break;
+		case 0:
+			/* Signal-delivery-stop: hand the signal back unchanged. */
+			cont(tid, sig);
+			break;
+		default:
+			cont(tid, 0);
+			break;
+		}
+	}
+}
+
+void target_resume(struct target *t, struct thread *th)
+{
+	th->state = TS_RUNNING;
+	cont(th->tid, 0);
+}
+
+void target_release(struct target *t, uint64_t timeout_ns)
+{
+	uint64_t deadline = mono_ns() + timeout_ns;
+
+	for (;;) {
+		struct thread *th;
+		bool pending = false;
+
+		while ((th = target_next_stop(t)))
+			target_resume(t, th);
+		for (size_t i = 0; i < t->nthreads; i++)
+			if (t->threads[i].state == TS_INTERRUPTING)
+				pending = true;
+		if (!pending || t->gone || mono_ns() >= deadline)
+			break;
+		nanosleep(&(struct timespec){ 0, 100000 }, NULL);
+	}
+	/* Interrupts still outstanding and listening (job-control stopped)
+	 * threads are released by the kernel when the tracing thread exits:
+	 * it cancels the interrupt and keeps the group stop. */
+}
+
+void target_fini(struct target *t)
+{
+	free(t->threads);
+	t->threads = NULL;
+	u64map_free(t->index);
+	t->index = NULL;
+}

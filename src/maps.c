@@ -1,0 +1,177 @@
+/* maps.c: /proc/PID/maps parsing and address lookup (see maps.h). */
+#include "maps.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+
+/* Parses a hex number at *pp; advances *pp. Returns -1 if no digit. */
+static int parse_hex(const char **pp, const char *end, uint64_t *out)
+{
+	const char *p = *pp;
+	uint64_t v = 0;
+	int nd = 0;
+
+	for (; p < end; p++, nd++) {
+		int d;
+		if (*p >= '0' && *p <= '9')
+			d = *p - '0';
+		else if (*p >= 'a' && *p <= 'f')
+			d = *p - 'a' + 10;
+		else if (*p >= 'A' && *p <= 'F')
+			d = *p - 'A' + 10;
+		else
+			break;
+		if (nd >= 16)
+			return -1;
+		v = (v << 4) | (uint64_t)d;
+	}
+	if (nd == 0)
+		return -1;
+	*out = v;
+	*pp = p;
+	return 0;
+}
+
+static int expect(const char **pp, const char *end, char c)
+{
+	if (*pp >= end || **pp != c)
+		return -1;
+	(*pp)++;
+	return 0;
+}
+
+/* Parses one line "start-end perms offset maj:min inode   path". */
+static int parse_line(const char *p, const char *end, struct map_entry *e,
+		      const char **path, size_t *pathlen)
+{
+	uint64_t maj, min, ino = 0;
+
+	memset(e, 0, sizeof(*e));
+	if (parse_hex(&p, end, &e->start) || expect(&p, end, '-') ||
+	    parse_hex(&p, end, &e->end) || expect(&p, end, ' '))
+		return -1;
+	if (end - p < 5 || e->end <= e->start)
+		return -1;
+	e->r = p[0] == 'r';
+	e->w = p[1] == 'w';
+	e->x = p[2] == 'x';
+	e->p = p[3] == 'p';
+	p += 4;
+	if (expect(&p, end, ' ') || parse_hex(&p, end, &e->pgoff) || expect(&p, end, ' ') ||
+	    parse_hex(&p, end, &maj) || expect(&p, end, ':') || parse_hex(&p, end, &min) ||
+	    expect(&p, end, ' '))
+		return -1;
+	for (; p < end && *p >= '0' && *p <= '9'; p++)
+		ino = ino * 10 + (uint64_t)(*p - '0');
+	e->dev_major = (unsigned)maj;
+	e->dev_minor = (unsigned)min;
+	e->ino = ino;
+	while (p < end && *p == ' ')
+		p++;
+	*path = p;
+	*pathlen = (size_t)(end - p);
+	if (*pathlen >= 10 && memcmp(end - 10, " (deleted)", 10) == 0) {
+		e->deleted = true;
+		*pathlen -= 10;
+	}
+	return 0;
+}
+
+struct maps *maps_parse(const char *text, size_t len)
+{
+	struct maps *m = xcalloc(1, sizeof(*m));
+	size_t cap = 0, off = 0;
+	size_t *pathoff = NULL, pcap = 0;
+	const char *p = text, *end = text + len;
+
+	/* Paths are copied into one buffer; offsets fixed up at the end. */
+	m->text = xmalloc(len + 1);
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *le = nl ? nl : end;
+		struct map_entry e;
+		const char *path;
+		size_t plen;
+
+		if (parse_line(p, le, &e, &path, &plen) == 0) {
+			xgrow((void **)&m->v, &cap, m->n + 1, sizeof(*m->v));
+			xgrow((void **)&pathoff, &pcap, m->n + 1, sizeof(size_t));
+			memcpy(m->text + off, path, plen);
+			m->text[off + plen] = '\0';
+			pathoff[m->n] = off;
+			off += plen + 1;
+			m->v[m->n++] = e;
+		}
+		p = nl ? nl + 1 : end;
+	}
+	for (size_t i = 0; i < m->n; i++)
+		m->v[i].path = m->text + pathoff[i];
+	free(pathoff);
+	return m;
+}
+
+struct maps *maps_read(pid_t pid)
+{
+	char path[64], *buf = NULL;
+	size_t len = 0, cap = 0;
+	struct maps *m;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	for (;;) {
+		ssize_t r;
+		xgrow((void **)&buf, &cap, len + 65536, 1);
+		r = read(fd, buf + len, cap - len);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			int e = errno;
+			close(fd);
+			free(buf);
+			errno = e;
+			return NULL;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	close(fd);
+	m = maps_parse(buf ? buf : "", len);
+	free(buf);
+	return m;
+}
+
+const struct map_entry *maps_find(const struct maps *m, uint64_t addr)
+{
+	size_t lo = 0, hi = m ? m->n : 0;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct map_entry *e = &m->v[mid];
+		if (addr < e->start)
+			hi = mid;
+		else if (addr >= e->end)
+			lo = mid + 1;
+		else
+			return e;
+	}
+	return NULL;
+}
+
+void maps_free(struct maps *m)
+{
+	if (!m)
+		return;
+	free(m->v);
+	free(m->text);
+	free(m);
+}

@@ -1,0 +1,187 @@
+/* session.c: one profile of one target (see session.h). */
+#include "session.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "attach.h"
+#include "log.h"
+#include "profile.h"
+#include "sprofd.h"
+#include "stacks.h"
+#include "symbols.h"
+#include "util.h"
+
+struct session {
+	struct session_opts o;
+	struct target t;
+	struct stacktab *stacks;
+	struct strtab *strs;
+	struct symbolizer *sym;
+	struct sampler_stats stats;
+	pthread_t thread;
+	sem_t attached;
+	int attach_code;
+	int stop_fd, done_fd;
+	int rc;
+	uint64_t start_time;
+	char comm[64];
+};
+
+/* The tracing thread: attach, sample, and end, which detaches. */
+static void *session_main(void *arg)
+{
+	struct session *s = arg;
+	struct sampler_conf c;
+
+	s->attach_code = target_attach(&s->t, s->o.pid);
+	memcpy(s->comm, s->t.comm, sizeof(s->comm));
+	if (s->attach_code != EXIT_OK) {
+		sem_post(&s->attached);
+		return NULL;
+	}
+	s->start_time = (uint64_t)time(NULL);
+	/* Read the maps now: if the target exits mid-profile, its modules
+	 * are still known. */
+	s->sym = symbolizer_new(s->o.pid, s->strs);
+	sem_post(&s->attached);
+
+	c.hz = s->o.hz;
+	c.duration_ns = (uint64_t)(s->o.duration * 1e9);
+	c.max_depth = s->o.max_depth;
+	c.stack_cap = s->o.stack_cap;
+	c.stop_fd = s->stop_fd;
+	s->rc = sampler_run(&s->t, &c, s->stacks, s->sym, &s->stats);
+	eventfd_write(s->done_fd, 1);
+	/* Returning ends this thread; the kernel detaches what is left. */
+	return NULL;
+}
+
+struct session *session_start(const struct session_opts *o, int *code)
+{
+	struct session *s = xcalloc(1, sizeof(*s));
+	int err;
+
+	s->o = *o;
+	s->stacks = stacktab_new();
+	s->strs = strtab_new();
+	s->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	s->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	sem_init(&s->attached, 0, 0);
+	if (s->stop_fd < 0 || s->done_fd < 0) {
+		log_err("cannot create an eventfd: %s", strerror(errno));
+		*code = EXIT_INTERNAL;
+		session_free(s);
+		return NULL;
+	}
+	err = pthread_create(&s->thread, NULL, session_main, s);
+	if (err) {
+		log_err("cannot start the tracing thread: %s", strerror(err));
+		*code = EXIT_INTERNAL;
+		session_free(s);
+		return NULL;
+	}
+	while (sem_wait(&s->attached) < 0 && errno == EINTR)
+		;
+	if (s->attach_code != EXIT_OK) {
+		pthread_join(s->thread, NULL);
+		*code = s->attach_code;
+		s->thread = 0;
+		session_free(s);
+		return NULL;
+	}
+	*code = EXIT_OK;
+	return s;
+}
+
+void session_stop(struct session *s)
+{
+	eventfd_write(s->stop_fd, 1);
+}
+
+int session_done_fd(const struct session *s)
+{
+	return s->done_fd;
+}
+
+int session_join(struct session *s)
+{
+	if (s->thread) {
+		pthread_join(s->thread, NULL);
+		s->thread = 0;
+	}
+	return s->rc;
+}
+
+/* Adapts symbolizer_lookup to the profile builder's callback. */
+static int lookup_cb(void *ctx, uint64_t addr, const struct sym_frame **frames)
+{
+	return symbolizer_lookup(ctx, addr, frames);
+}
+
+struct profile *session_profile(struct session *s)
+{
+	struct profile_meta m;
+
+	if (stacktab_total(s->stacks) == 0)
+		return NULL;
+	memset(&m, 0, sizeof(m));
+	m.pid = s->o.pid;
+	memcpy(m.comm, s->comm, sizeof(m.comm));
+	m.nthreads = s->t.threads_seen;
+	m.duration = (double)(s->stats.end_ns - s->stats.start_ns) / 1e9;
+	m.hz = s->o.hz;
+	m.ticks = s->stats.ticks;
+	m.missed_ticks = s->stats.missed_ticks;
+	m.truncated = s->stats.truncated;
+	m.start_time = s->start_time;
+	return profile_build(s->stacks, lookup_cb, s->sym, &m);
+}
+
+const char *session_comm(const struct session *s)
+{
+	return s->comm;
+}
+
+const struct sampler_stats *session_stats(const struct session *s)
+{
+	return &s->stats;
+}
+
+int session_target_gone(const struct session *s, int *status)
+{
+	if (status)
+		*status = s->t.exit_status;
+	return s->t.gone;
+}
+
+int session_target_execed(const struct session *s)
+{
+	return s->t.execed;
+}
+
+void session_free(struct session *s)
+{
+	if (!s)
+		return;
+	if (s->thread) {
+		session_stop(s);
+		pthread_join(s->thread, NULL);
+	}
+	target_fini(&s->t);
+	symbolizer_free(s->sym);
+	stacktab_free(s->stacks);
+	strtab_free(s->strs);
+	if (s->stop_fd >= 0)
+		close(s->stop_fd);
+	if (s->done_fd >= 0)
+		close(s->done_fd);
+	sem_destroy(&s->attached);
+	free(s);
+}
