@@ -13,7 +13,9 @@
 
 struct target;
 struct stacktab;
-struct symbolizer;
+
+/* Called with each stack the first time it is seen (leaf first). */
+typedef void (*sampler_new_stack_fn)(void *ctx, const uint64_t *pcs, int n);
 
 struct sampler_conf {
 	unsigned hz;
@@ -30,10 +32,9 @@ struct sampler_stats {
 };
 
 /* Samples t until the duration is over, stop_fd fires, or the target is
- * gone or exec'ed. Adds every stack to st and symbolizes new addresses
- * through sym (which may be NULL). Returns 0, or -1 on a setup failure
- * (logged). */
+ * gone or exec'ed. Adds every stack to st and hands new ones to on_new
+ * (which may be NULL). Returns 0, or -1 on a setup failure (logged). */
 int sampler_run(struct target *t, const struct sampler_conf *c, struct stacktab *st,
-		struct symbolizer *sym, struct sampler_stats *out);
+		sampler_new_stack_fn on_new, void *ctx, struct sampler_stats *out);
 
 #endif

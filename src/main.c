@@ -280,6 +280,16 @@ int main(int argc, char **argv)
 		session_free(s);
 		return EXIT_INTERNAL;
 	}
+	{
+		const struct sampler_stats *st = session_stats(s);
+		log_debug("%llu ticks (%llu missed), %llu samples, %llu lost, %llu truncated; "
+			  "capture pause mean %.1f us, max %.1f us",
+			  (unsigned long long)st->ticks, (unsigned long long)st->missed_ticks,
+			  (unsigned long long)st->samples, (unsigned long long)st->lost,
+			  (unsigned long long)st->truncated,
+			  st->samples ? (double)st->pause_total_ns / 1e3 / (double)st->samples : 0.0,
+			  (double)st->pause_max_ns / 1e3);
+	}
 	if (session_target_gone(s, &status)) {
 		if (WIFEXITED(status))
 			log_info("PID %d exited with status %d while sampled", (int)cli.so.pid,

@@ -14,7 +14,6 @@
 #include "capture.h"
 #include "log.h"
 #include "stacks.h"
-#include "symbols.h"
 #include "unwind.h"
 #include "util.h"
 
@@ -26,7 +25,8 @@ struct loop {
 	struct target *t;
 	const struct sampler_conf *c;
 	struct stacktab *st;
-	struct symbolizer *sym;
+	sampler_new_stack_fn on_new;
+	void *ctx;
 	struct sampler_stats *stats;
 	struct unwinder *uw;
 	struct capture caps[CAPTURE_BATCH];
@@ -49,13 +49,8 @@ static void flush_captures(struct loop *l)
 		if (trunc)
 			l->stats->truncated++;
 		l->stats->samples++;
-		if (stacktab_add(l->st, l->pcs, (uint32_t)n, c->tid, trunc, 1) && l->sym) {
-			/* Resolve new addresses now, while their modules are
-			 * surely mapped: a library may be unloaded later. */
-			const struct sym_frame *f;
-			for (int k = 0; k < n; k++)
-				symbolizer_lookup(l->sym, l->pcs[k], &f);
-		}
+		if (stacktab_add(l->st, l->pcs, (uint32_t)n, c->tid, trunc, 1) && l->on_new)
+			l->on_new(l->ctx, l->pcs, n);
 	}
 	l->ncaps = 0;
 }
@@ -96,9 +91,9 @@ static void tick(struct loop *l)
 }
 
 int sampler_run(struct target *t, const struct sampler_conf *c, struct stacktab *st,
-		struct symbolizer *sym, struct sampler_stats *out)
+		sampler_new_stack_fn on_new, void *ctx, struct sampler_stats *out)
 {
-	struct loop l = { .t = t, .c = c, .st = st, .sym = sym, .stats = out };
+	struct loop l = { .t = t, .c = c, .st = st, .on_new = on_new, .ctx = ctx, .stats = out };
 	struct itimerspec its;
 	struct pollfd pfd[3];
 	uint64_t period = 1000000000ull / c->hz, deadline = 0;

@@ -18,6 +18,18 @@
 #include "symbols.h"
 #include "util.h"
 
+/* Addresses waiting for the symbolizer thread. Symbolizing a new module can
+ * take tens of milliseconds (libdw reads its DWARF); done on the tracing
+ * thread it would delay ticks and the target's signals. */
+struct symq {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	uint64_t *v;
+	size_t n, cap;
+	bool done;
+	struct u64map *queued;   /* tracing thread only: addresses already sent */
+};
+
 struct session {
 	struct session_opts o;
 	struct target t;
@@ -25,7 +37,9 @@ struct session {
 	struct strtab *strs;
 	struct symbolizer *sym;
 	struct sampler_stats stats;
-	pthread_t thread;
+	pthread_t thread, symthread;
+	bool symthread_running;
+	struct symq q;
 	sem_t attached;
 	int attach_code;
 	int stop_fd, done_fd;
@@ -33,6 +47,74 @@ struct session {
 	uint64_t start_time;
 	char comm[64];
 };
+
+/* Queues the addresses of a new stack not queued before (tracing thread). */
+static void queue_new_stack(void *ctx, const uint64_t *pcs, int n)
+{
+	struct session *s = ctx;
+	struct symq *q = &s->q;
+	bool any = false;
+
+	pthread_mutex_lock(&q->mu);
+	for (int i = 0; i < n; i++) {
+		if (u64map_get(q->queued, pcs[i], NULL))
+			continue;
+		u64map_put(q->queued, pcs[i], 1);
+		xgrow((void **)&q->v, &q->cap, q->n + 1, sizeof(*q->v));
+		q->v[q->n++] = pcs[i];
+		any = true;
+	}
+	if (any)
+		pthread_cond_signal(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+}
+
+/* The symbolizer thread: resolves queued addresses while their modules
+ * are surely mapped (a library may be unloaded, or the target may exit,
+ * before the profile is written). */
+static void *symbolize_main(void *arg)
+{
+	struct session *s = arg;
+	struct symq *q = &s->q;
+	uint64_t *batch = NULL;
+	size_t bcap = 0;
+
+	for (;;) {
+		size_t n;
+
+		pthread_mutex_lock(&q->mu);
+		while (q->n == 0 && !q->done)
+			pthread_cond_wait(&q->cv, &q->mu);
+		if (q->n == 0 && q->done) {
+			pthread_mutex_unlock(&q->mu);
+			break;
+		}
+		n = q->n;
+		xgrow((void **)&batch, &bcap, n, sizeof(*batch));
+		memcpy(batch, q->v, n * sizeof(*batch));
+		q->n = 0;
+		pthread_mutex_unlock(&q->mu);
+		for (size_t i = 0; i < n; i++) {
+			const struct sym_frame *f;
+			symbolizer_lookup(s->sym, batch[i], &f);
+		}
+	}
+	free(batch);
+	return NULL;
+}
+
+/* Lets the symbolizer thread finish what is queued, and waits for it. */
+static void symthread_finish(struct session *s)
+{
+	if (!s->symthread_running)
+		return;
+	pthread_mutex_lock(&s->q.mu);
+	s->q.done = true;
+	pthread_cond_signal(&s->q.cv);
+	pthread_mutex_unlock(&s->q.mu);
+	pthread_join(s->symthread, NULL);
+	s->symthread_running = false;
+}
 
 /* The tracing thread: attach, sample, and end, which detaches. */
 static void *session_main(void *arg)
@@ -50,6 +132,8 @@ static void *session_main(void *arg)
 	/* Read the maps now: if the target exits mid-profile, its modules
 	 * are still known. */
 	s->sym = symbolizer_new(s->o.pid, s->strs);
+	if (pthread_create(&s->symthread, NULL, symbolize_main, s) == 0)
+		s->symthread_running = true;
 	sem_post(&s->attached);
 
 	c.hz = s->o.hz;
@@ -57,7 +141,8 @@ static void *session_main(void *arg)
 	c.max_depth = s->o.max_depth;
 	c.stack_cap = s->o.stack_cap;
 	c.stop_fd = s->stop_fd;
-	s->rc = sampler_run(&s->t, &c, s->stacks, s->sym, &s->stats);
+	s->rc = sampler_run(&s->t, &c, s->stacks, s->symthread_running ? queue_new_stack : NULL,
+			    s, &s->stats);
 	eventfd_write(s->done_fd, 1);
 	/* Returning ends this thread; the kernel detaches what is left. */
 	return NULL;
@@ -74,6 +159,9 @@ struct session *session_start(const struct session_opts *o, int *code)
 	s->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	s->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	sem_init(&s->attached, 0, 0);
+	pthread_mutex_init(&s->q.mu, NULL);
+	pthread_cond_init(&s->q.cv, NULL);
+	s->q.queued = u64map_new();
 	if (s->stop_fd < 0 || s->done_fd < 0) {
 		log_err("cannot create an eventfd: %s", strerror(errno));
 		*code = EXIT_INTERNAL;
@@ -116,6 +204,7 @@ int session_join(struct session *s)
 		pthread_join(s->thread, NULL);
 		s->thread = 0;
 	}
+	symthread_finish(s);
 	return s->rc;
 }
 
@@ -174,6 +263,7 @@ void session_free(struct session *s)
 		session_stop(s);
 		pthread_join(s->thread, NULL);
 	}
+	symthread_finish(s);
 	target_fini(&s->t);
 	symbolizer_free(s->sym);
 	stacktab_free(s->stacks);
@@ -183,5 +273,9 @@ void session_free(struct session *s)
 	if (s->done_fd >= 0)
 		close(s->done_fd);
 	sem_destroy(&s->attached);
+	pthread_mutex_destroy(&s->q.mu);
+	pthread_cond_destroy(&s->q.cv);
+	free(s->q.v);
+	u64map_free(s->q.queued);
 	free(s);
 }
