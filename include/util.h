@@ -33,8 +33,7 @@ const char *strtab_intern_n(struct strtab *t, const char *s, size_t n);
 size_t strtab_count(const struct strtab *t);
 void strtab_free(struct strtab *t);
 
-/* Open-addressing map from uint64 keys to uint64 values. Key UINT64_MAX is
- * reserved. */
+/* Open-addressing map from uint64 keys (any value) to uint64 values. */
 struct u64map;
 struct u64map *u64map_new(void);
 /* Returns true and sets *val if key is present. */

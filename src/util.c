@@ -110,95 +110,104 @@ uint64_t hash_bytes(const void *p, size_t n, uint64_t seed)
 
 /* ---- u64map: linear probing, power-of-two capacity, tombstones ---- */
 
-#define U64_EMPTY UINT64_MAX
-#define U64_TOMB  (UINT64_MAX - 1)
+/* Slot states live apart from the keys so that every key value is usable. */
+enum { SLOT_EMPTY = 0, SLOT_FULL, SLOT_TOMB };
 
 struct u64map {
 	uint64_t *keys;
 	uint64_t *vals;
+	unsigned char *state;
 	size_t cap, count, used;   /* used = live + tombstones */
 };
+
+static void u64map_alloc(struct u64map *m, size_t cap)
+{
+	m->cap = cap;
+	m->keys = xmalloc(cap * sizeof(uint64_t));
+	m->vals = xmalloc(cap * sizeof(uint64_t));
+	m->state = xcalloc(cap, 1);
+	m->count = m->used = 0;
+}
 
 struct u64map *u64map_new(void)
 {
 	struct u64map *m = xcalloc(1, sizeof(*m));
-	m->cap = 16;
-	m->keys = xmalloc(m->cap * sizeof(uint64_t));
-	m->vals = xmalloc(m->cap * sizeof(uint64_t));
-	memset(m->keys, 0xff, m->cap * sizeof(uint64_t));
+	u64map_alloc(m, 16);
 	return m;
 }
 
 static void u64map_rehash(struct u64map *m, size_t ncap)
 {
 	uint64_t *ok = m->keys, *ov = m->vals;
+	unsigned char *os = m->state;
 	size_t ocap = m->cap;
 
-	m->cap = ncap;
-	m->keys = xmalloc(ncap * sizeof(uint64_t));
-	m->vals = xmalloc(ncap * sizeof(uint64_t));
-	memset(m->keys, 0xff, ncap * sizeof(uint64_t));
-	m->count = m->used = 0;
+	u64map_alloc(m, ncap);
 	for (size_t i = 0; i < ocap; i++)
-		if (ok[i] != U64_EMPTY && ok[i] != U64_TOMB)
+		if (os[i] == SLOT_FULL)
 			u64map_put(m, ok[i], ov[i]);
 	free(ok);
 	free(ov);
+	free(os);
+}
+
+/* Slot of key, or SIZE_MAX. */
+static size_t u64map_slot(const struct u64map *m, uint64_t key)
+{
+	size_t mask = m->cap - 1;
+	for (size_t i = hash_u64(key) & mask;; i = (i + 1) & mask) {
+		if (m->state[i] == SLOT_EMPTY)
+			return SIZE_MAX;
+		if (m->state[i] == SLOT_FULL && m->keys[i] == key)
+			return i;
+	}
 }
 
 bool u64map_get(const struct u64map *m, uint64_t key, uint64_t *val)
 {
-	size_t mask = m->cap - 1;
-	for (size_t i = hash_u64(key) & mask;; i = (i + 1) & mask) {
-		if (m->keys[i] == U64_EMPTY)
-			return false;
-		if (m->keys[i] == key) {
-			if (val)
-				*val = m->vals[i];
-			return true;
-		}
-	}
+	size_t i = u64map_slot(m, key);
+
+	if (i == SIZE_MAX)
+		return false;
+	if (val)
+		*val = m->vals[i];
+	return true;
 }
 
 void u64map_put(struct u64map *m, uint64_t key, uint64_t val)
 {
-	size_t mask, tomb = SIZE_MAX;
+	size_t mask, i, tomb = SIZE_MAX;
 
 	if ((m->used + 1) * 4 >= m->cap * 3)
 		u64map_rehash(m, m->count * 2 >= m->cap / 2 ? m->cap * 2 : m->cap);
 	mask = m->cap - 1;
-	for (size_t i = hash_u64(key) & mask;; i = (i + 1) & mask) {
-		if (m->keys[i] == key) {
+	for (i = hash_u64(key) & mask; m->state[i] != SLOT_EMPTY; i = (i + 1) & mask) {
+		if (m->state[i] == SLOT_FULL && m->keys[i] == key) {
 			m->vals[i] = val;
 			return;
 		}
-		if (m->keys[i] == U64_TOMB && tomb == SIZE_MAX)
+		if (m->state[i] == SLOT_TOMB && tomb == SIZE_MAX)
 			tomb = i;
-		if (m->keys[i] == U64_EMPTY) {
-			if (tomb != SIZE_MAX)
-				i = tomb;
-			else
-				m->used++;
-			m->keys[i] = key;
-			m->vals[i] = val;
-			m->count++;
-			return;
-		}
 	}
+	if (tomb != SIZE_MAX)
+		i = tomb;
+	else
+		m->used++;
+	m->state[i] = SLOT_FULL;
+	m->keys[i] = key;
+	m->vals[i] = val;
+	m->count++;
 }
 
 bool u64map_del(struct u64map *m, uint64_t key)
 {
-	size_t mask = m->cap - 1;
-	for (size_t i = hash_u64(key) & mask;; i = (i + 1) & mask) {
-		if (m->keys[i] == U64_EMPTY)
-			return false;
-		if (m->keys[i] == key) {
-			m->keys[i] = U64_TOMB;
-			m->count--;
-			return true;
-		}
-	}
+	size_t i = u64map_slot(m, key);
+
+	if (i == SIZE_MAX)
+		return false;
+	m->state[i] = SLOT_TOMB;
+	m->count--;
+	return true;
 }
 
 size_t u64map_count(const struct u64map *m)
@@ -209,7 +218,7 @@ size_t u64map_count(const struct u64map *m)
 bool u64map_next(const struct u64map *m, size_t *pos, uint64_t *key, uint64_t *val)
 {
 	for (size_t i = *pos; i < m->cap; i++) {
-		if (m->keys[i] != U64_EMPTY && m->keys[i] != U64_TOMB) {
+		if (m->state[i] == SLOT_FULL) {
 			*key = m->keys[i];
 			if (val)
 				*val = m->vals[i];
@@ -227,6 +236,7 @@ void u64map_free(struct u64map *m)
 		return;
 	free(m->keys);
 	free(m->vals);
+	free(m->state);
 	free(m);
 }
 
