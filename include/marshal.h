@@ -15,6 +15,8 @@ struct mbuf {
 
 void mbuf_init(struct mbuf *b);
 void mbuf_free(struct mbuf *b);
+/* Appends n bytes as they are, e.g. an object encoded earlier. */
+void mbuf_append(struct mbuf *b, const void *p, size_t n);
 
 void marshal_dict_begin(struct mbuf *b);           /* '{' */
 void marshal_dict_end(struct mbuf *b);             /* '0' */

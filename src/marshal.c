@@ -1,0 +1,180 @@
+/* marshal.c: the bytes of Python's marshal.dumps(obj, 2) for dicts, tuples,
+ * ints, floats and strs (see marshal.h). Version 2 has no reference flags,
+ * no short forms: every tuple and str carries a 32-bit length. */
+#include "marshal.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+void mbuf_init(struct mbuf *b)
+{
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+void mbuf_free(struct mbuf *b)
+{
+	if (!b)
+		return;
+	free(b->data);
+	mbuf_init(b);
+}
+
+/* Makes room for n more bytes and returns where they go. */
+static unsigned char *mbuf_reserve(struct mbuf *b, size_t n)
+{
+	xgrow((void **)&b->data, &b->cap, b->len + n, 1);
+	return b->data + b->len;
+}
+
+void mbuf_append(struct mbuf *b, const void *p, size_t n)
+{
+	if (n == 0)
+		return;
+	memcpy(mbuf_reserve(b, n), p, n);
+	b->len += n;
+}
+
+static void mbuf_byte(struct mbuf *b, unsigned char c)
+{
+	*mbuf_reserve(b, 1) = c;
+	b->len++;
+}
+
+/* Stores a 32-bit little-endian value at p, whatever the host order. */
+static void put_le32(unsigned char *p, uint32_t v)
+{
+	p[0] = v & 0xff;
+	p[1] = (v >> 8) & 0xff;
+	p[2] = (v >> 16) & 0xff;
+	p[3] = (v >> 24) & 0xff;
+}
+
+static void mbuf_le32(struct mbuf *b, uint32_t v)
+{
+	put_le32(mbuf_reserve(b, 4), v);
+	b->len += 4;
+}
+
+void marshal_dict_begin(struct mbuf *b)
+{
+	mbuf_byte(b, '{');
+}
+
+void marshal_dict_end(struct mbuf *b)
+{
+	mbuf_byte(b, '0');
+}
+
+void marshal_tuple_begin(struct mbuf *b, uint32_t n)
+{
+	mbuf_byte(b, '(');
+	mbuf_le32(b, n);
+}
+
+/* Writes v as 'i' when it fits in 32 bits, else as a 'l' long: a signed
+ * digit count, then base-2^15 digits, least significant first. */
+void marshal_int(struct mbuf *b, int64_t v)
+{
+	uint16_t digits[5];      /* 64 bits need at most 5 digits of 15 */
+	uint64_t mag;
+	int32_t nd = 0;
+
+	if (v >= INT32_MIN && v <= INT32_MAX) {
+		mbuf_byte(b, 'i');
+		mbuf_le32(b, (uint32_t)(int32_t)v);
+		return;
+	}
+	mag = v < 0 ? -(uint64_t)v : (uint64_t)v;
+	while (mag) {
+		digits[nd++] = mag & 0x7fff;
+		mag >>= 15;
+	}
+	mbuf_byte(b, 'l');
+	mbuf_le32(b, (uint32_t)(v < 0 ? -nd : nd));
+	for (int32_t i = 0; i < nd; i++) {
+		mbuf_byte(b, digits[i] & 0xff);
+		mbuf_byte(b, digits[i] >> 8);
+	}
+}
+
+void marshal_float(struct mbuf *b, double v)
+{
+	unsigned char *p = mbuf_reserve(b, 9);
+	uint64_t bits;
+
+	memcpy(&bits, &v, sizeof(bits));
+	p[0] = 'g';
+	for (int i = 0; i < 8; i++)
+		p[1 + i] = (bits >> (8 * i)) & 0xff;
+	b->len += 9;
+}
+
+/* Length of the well-formed UTF-8 sequence at s (1..4), or 0 if the bytes
+ * there are not one; *bad is then set to the length of the maximal subpart
+ * (the longest prefix that could still have become valid), which Python's
+ * 'replace' error handler turns into a single U+FFFD. */
+static size_t utf8_seq(const unsigned char *s, size_t *bad)
+{
+	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+	size_t need, k;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		need = 1;
+	else if (c >= 0xe0 && c <= 0xef)
+		need = 2;
+	else if (c >= 0xf0 && c <= 0xf4)
+		need = 3;
+	else {
+		*bad = 1;    /* stray continuation, C0/C1 overlong lead, F5..FF */
+		return 0;
+	}
+	/* The second byte's range rules out overlongs, surrogates and values
+	 * above U+10FFFF; later bytes are plain continuations. */
+	if (c == 0xe0)
+		lo = 0xa0;
+	else if (c == 0xed)
+		hi = 0x9f;
+	else if (c == 0xf0)
+		lo = 0x90;
+	else if (c == 0xf4)
+		hi = 0x8f;
+	for (k = 1; k <= need; k++) {
+		if (s[k] < lo || s[k] > hi) {   /* the NUL terminator fails too */
+			*bad = k;
+			return 0;
+		}
+		lo = 0x80;
+		hi = 0xbf;
+	}
+	return need + 1;
+}
+
+void marshal_str(struct mbuf *b, const char *str)
+{
+	static const unsigned char fffd[3] = { 0xef, 0xbf, 0xbd };
+	const unsigned char *s = (const unsigned char *)str;
+	size_t n = strlen(str), start, i = 0, bad = 1;
+
+	mbuf_byte(b, 'u');
+	mbuf_le32(b, 0);                 /* patched below, once the length is known */
+	start = b->len;
+	while (i < n) {
+		size_t run = i, len;
+
+		/* Copy the longest valid run in one go. */
+		while (i < n && (len = utf8_seq(s + i, &bad)) > 0)
+			i += len;
+		mbuf_append(b, s + run, i - run);
+		if (i < n) {
+			mbuf_append(b, fffd, sizeof(fffd));
+			i += bad;
+		}
+	}
+	put_le32(b->data + start - 4, (uint32_t)(b->len - start));
+}
