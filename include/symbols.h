@@ -30,8 +30,14 @@ struct symbolizer *symbolizer_new(pid_t pid, struct strtab *strs);
 int symbolizer_lookup(struct symbolizer *s, uint64_t addr, const struct sym_frame **frames);
 /* The target's mappings changed (dlopen, exec): re-read them on next miss. */
 void symbolizer_invalidate(struct symbolizer *s);
-/* Statistics: distinct addresses resolved, cache hits. */
+/* An address in no known module re-reads the maps (a library may have been
+ * loaded since) at most once per interval; the default is one second. */
+void symbolizer_set_refresh(struct symbolizer *s, uint64_t interval_ns);
+/* Statistics: distinct addresses resolved, cache hits. An address that was
+ * in no module and is retried after a re-read counts as resolved again. */
 void symbolizer_stats(const struct symbolizer *s, uint64_t *resolved, uint64_t *hits);
+/* How many times the target's maps were read (the first time included). */
+uint64_t symbolizer_reports(const struct symbolizer *s);
 void symbolizer_free(struct symbolizer *s);
 
 #endif

@@ -1,0 +1,1038 @@
+/* symbols.c: code addresses of one process to function, source file and
+ * declaration line, through one long-lived libdwfl session and a cache of
+ * every address already resolved (see symbols.h). */
+#include "symbols.h"
+
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwfl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "maps.h"
+#include "util.h"
+
+/* Addresses in no module re-read the maps at most this often by default. */
+#define SYM_REFRESH_NS   1000000000ULL
+/* Frames are stored in blocks that never move, so results stay valid. */
+#define SYM_BLOCK_FRAMES 1024
+/* Cache value of every address that fell in no module. */
+#define SYM_UNKNOWN      0
+/* What /proc/PID/maps appends to a file deleted since it was mapped, and
+ * libdwfl expects to read such a module from memory. */
+#define SYM_DELETED      " (deleted)"
+/* DWARF 6 language code of C17, newer than this dwarf.h. */
+#define SYM_LANG_C17     0x002c
+
+/* A slab of frames; frames handed out live in these until the end. */
+struct sym_block {
+	struct sym_block *next;
+	size_t used, cap;
+	struct sym_frame f[];
+};
+
+/* The result of one resolved address: frames innermost first. */
+struct sym_entry {
+	const struct sym_frame *frames;
+	int n;
+};
+
+/* One address range of a function with code, in the module's DWARF
+ * addresses, and the DIE describing it. */
+struct sym_fn {
+	uint64_t lo, hi;
+	uint64_t maxhi;               /* largest hi of this and all earlier entries */
+	size_t seq;                   /* position in the unit */
+	Dwarf_Die die;
+};
+
+/* The functions of one compilation unit, sorted by lo: found once, so a
+ * lookup costs a binary search and a walk of one function's inline tree
+ * instead of dwarf_getscopes' walk of the whole unit. */
+struct sym_cu {
+	struct sym_fn *fns;
+	size_t n;
+};
+
+/* One sized symbol of a module's ELF symbol table, at its loaded address. */
+struct sym_elfsym {
+	uint64_t lo, hi;
+	uint64_t maxhi;               /* largest hi of this and all earlier entries */
+	const char *name;             /* in the module's ELF data */
+	int64_t rank;                 /* of two symbols alike, the higher names it */
+};
+
+/* What the symbolizer keeps per libdwfl module (the module's userdata);
+ * freed when libdwfl drops the module. */
+struct sym_mod {
+	const char *module, *path;    /* interned; NULL until first needed */
+	char *map_files;              /* a deleted file: its /proc/PID/map_files link */
+	struct sym_elfsym *syms;      /* sorted by lo; built on first use */
+	size_t nsyms;
+	struct sym_elfsym *labels;    /* sizeless symbols (assembly), by lo */
+	size_t nlabels;
+	bool syms_built;
+	struct u64map *cus;           /* CU DIE data address -> index into cuv */
+	struct sym_cu *cuv;
+	size_t ncu, cucap;
+};
+
+struct symbolizer {
+	pid_t pid;
+	struct strtab *strs;
+	Dwfl *dwfl;
+
+	struct u64map *cache;         /* lookup address -> index into entries */
+	struct sym_entry *entries;    /* entries[SYM_UNKNOWN] is &unknown */
+	size_t nentries, entries_cap;
+	struct sym_block *blocks;     /* newest first */
+	struct sym_frame unknown;
+
+	struct sym_frame *scratch;    /* frames of the lookup in progress */
+	size_t nscratch, scratch_cap;
+	Dwarf_Die *dies;              /* its inline instances, outermost first */
+	size_t ndies, dies_cap;
+
+	bool stale;                   /* maps changed: re-report before a miss */
+	bool report_failed;           /* warned once already */
+	uint64_t refresh_ns, last_report_ns;
+	uint64_t resolved, hits, reports;
+};
+
+/* Tidies a path lexically: drops empty and "." components and folds
+ * "dir/.." so paths like "./io/../sysdeps/x.c" read as they would in a
+ * source tree. Works in place; the result is never longer. */
+static void sym_path_tidy(char *path)
+{
+	size_t starts[256], depth = 0, out = 0, i = 0;
+	bool abs = path[0] == '/';
+
+	if (abs)
+		out = i = 1;
+	while (path[i] != '\0') {
+		size_t b = i, len;
+
+		while (path[i] != '\0' && path[i] != '/')
+			i++;
+		len = i - b;
+		if (path[i] == '/')
+			i++;
+		if (len == 0 || (len == 1 && path[b] == '.'))
+			continue;
+		if (len == 2 && path[b] == '.' && path[b + 1] == '.') {
+			if (depth > 0) {
+				out = starts[--depth];
+				continue;
+			}
+			if (abs)
+				continue;
+		} else if (depth < sizeof(starts) / sizeof(starts[0])) {
+			starts[depth++] = out;
+		} else {
+			/* Too deep to fold further; keep the rest verbatim. */
+			depth = 0;
+		}
+		if (out > (abs ? 1u : 0u))
+			path[out++] = '/';
+		memmove(path + out, path + b, len);
+		out += len;
+	}
+	if (out == 0)
+		path[out++] = '.';
+	path[out] = '\0';
+}
+
+/* Interns a source path, joined to the compilation directory when DWARF
+ * gives it relative to it. libdw prefixes the file table's directory, which
+ * already is the compilation directory for files of directory 0 but not for
+ * other relative directories; a compdir that is itself relative (builds with
+ * remapped prefixes) can only give a path relative to the source tree. */
+static const char *sym_intern_path(struct symbolizer *s, const char *file, const char *compdir)
+{
+	size_t clen = compdir ? strlen(compdir) : 0;
+	const char *r;
+	char *buf;
+
+	if (file[0] != '/' && clen > 0 &&
+	    !(strncmp(file, compdir, clen) == 0 && file[clen] == '/'))
+		buf = xasprintf("%s/%s", compdir, file);
+	else
+		buf = xstrdup(file);
+	sym_path_tidy(buf);
+	r = strtab_intern(s->strs, buf);
+	free(buf);
+	return r;
+}
+
+/* Appends one frame to the lookup in progress. */
+static void sym_push(struct symbolizer *s, const char *func, const char *file, int line,
+    const char *module, bool inlined)
+{
+	struct sym_frame *f;
+
+	xgrow((void **)&s->scratch, &s->scratch_cap, s->nscratch + 1, sizeof(*s->scratch));
+	f = &s->scratch[s->nscratch++];
+	f->func = strtab_intern(s->strs, func);
+	f->file = file;
+	f->line = line;
+	f->module = module;
+	f->inlined = inlined;
+}
+
+/* Copies the scratch frames into stable storage and returns their entry. */
+static uint64_t sym_store(struct symbolizer *s)
+{
+	struct sym_block *b = s->blocks;
+	struct sym_entry *e;
+
+	if (!b || b->cap - b->used < s->nscratch) {
+		size_t cap = s->nscratch > SYM_BLOCK_FRAMES ? s->nscratch : SYM_BLOCK_FRAMES;
+
+		b = xmalloc(sizeof(*b) + cap * sizeof(b->f[0]));
+		b->next = s->blocks;
+		b->used = 0;
+		b->cap = cap;
+		s->blocks = b;
+	}
+	memcpy(b->f + b->used, s->scratch, s->nscratch * sizeof(*s->scratch));
+	xgrow((void **)&s->entries, &s->entries_cap, s->nentries + 1, sizeof(*s->entries));
+	e = &s->entries[s->nentries];
+	e->frames = b->f + b->used;
+	e->n = (int)s->nscratch;
+	b->used += s->nscratch;
+	return s->nentries++;
+}
+
+/* Frees what the symbolizer kept for one module. */
+static void sym_mod_free(struct sym_mod *m)
+{
+	if (!m)
+		return;
+	for (size_t i = 0; i < m->ncu; i++)
+		free(m->cuv[i].fns);
+	free(m->syms);
+	free(m->labels);
+	free(m->map_files);
+	free(m->cuv);
+	u64map_free(m->cus);
+	free(m);
+}
+
+/* dwfl_getmodules callback: frees the data of every module at the end. */
+static int sym_mod_drop(Dwfl_Module *mod, void **userdata, const char *name,
+    Dwarf_Addr start, void *arg)
+{
+	sym_mod_free(*userdata);
+	*userdata = NULL;
+	return DWARF_CB_OK;
+}
+
+/* dwfl_report_end callback: a module is going away. Its userdata is taken
+ * through dwfl_module_info, which says unambiguously what it is. */
+static int sym_mod_removed(Dwfl_Module *mod, void *userdata, const char *name,
+    Dwarf_Addr start, void *arg)
+{
+	void **ud;
+
+	dwfl_module_info(mod, &ud, NULL, NULL, NULL, NULL, NULL, NULL);
+	sym_mod_free(*ud);
+	*ud = NULL;
+	return DWARF_CB_OK;
+}
+
+/* The symbolizer's data for a module, created on first use. */
+static struct sym_mod *sym_mod_get(Dwfl_Module *mod)
+{
+	void **userdata;
+
+	dwfl_module_info(mod, &userdata, NULL, NULL, NULL, NULL, NULL, NULL);
+	if (!*userdata) {
+		struct sym_mod *m = xcalloc(1, sizeof(*m));
+
+		m->cus = u64map_new();
+		*userdata = m;
+	}
+	return *userdata;
+}
+
+/* libdwfl's find_elf: the mapped file by its name, the vDSO from memory;
+ * a file deleted since it was mapped (a binary upgraded under a running
+ * daemon) through /proc/PID/map_files, which still reaches it, with symbols
+ * and build ID for the debug file, if we may open it (CAP_SYS_ADMIN or
+ * CAP_CHECKPOINT_RESTORE); else libdwfl rebuilds an image from memory. */
+static int sym_find_elf(Dwfl_Module *mod, void **userdata, const char *name,
+    Dwarf_Addr base, char **file_name, Elf **elfp)
+{
+	struct sym_mod *m = *userdata;
+
+	if (m && m->map_files) {
+		int fd = open(m->map_files, O_RDONLY | O_CLOEXEC);
+
+		if (fd != -1) {
+			int n = (int)(strlen(name) - strlen(SYM_DELETED));
+
+			*file_name = xasprintf("%.*s", n, name);
+			return fd;
+		}
+	}
+	return dwfl_linux_proc_find_elf(mod, userdata, name, base, file_name, elfp);
+}
+
+/* libdwfl keeps a pointer to these: they must outlive every session. */
+static const Dwfl_Callbacks sym_callbacks = {
+	.find_elf = sym_find_elf,
+	.find_debuginfo = dwfl_standard_find_debuginfo,
+	.debuginfo_path = NULL,
+};
+
+/* One file's image in the address space, while it is being gathered. */
+struct sym_span {
+	const struct map_entry *first;
+	uint64_t low, high, last_pgoff;
+	bool exec;
+};
+
+/* Hands one gathered image to libdwfl if it holds code. */
+static int sym_report_span(struct symbolizer *s, struct sym_span *sp)
+{
+	const struct map_entry *e = sp->first;
+	Dwfl_Module *mod;
+	char *name;
+
+	if (!e || !sp->exec)
+		return 0;
+	sp->first = NULL;
+	name = e->deleted ? xasprintf("%s" SYM_DELETED, e->path) : xstrdup(e->path);
+	mod = dwfl_report_module(s->dwfl, name, sp->low, sp->high);
+	free(name);
+	if (!mod)
+		return -1;
+	if (e->deleted) {
+		struct sym_mod *m = sym_mod_get(mod);
+
+		if (!m->map_files)
+			m->map_files = xasprintf("/proc/%ld/map_files/%" PRIx64 "-%" PRIx64,
+			    (long)s->pid, e->start, e->end);
+	}
+	return 0;
+}
+
+/* Reports every mapped file that holds code, and the vDSO. Mappings of one
+ * file are one module while their file offsets grow; a mapping that starts
+ * over (offset 0 again) is another image of the file, e.g. one libelf mapped
+ * to read it: dwfl_linux_proc_report would merge the two into one module
+ * spanning everything in between. Files without executable mappings hold no
+ * code and are left out. */
+static int sym_report_maps(struct symbolizer *s, const struct maps *m)
+{
+	struct sym_span sp = { 0 };
+
+	for (size_t i = 0; i < m->n; i++) {
+		const struct map_entry *e = &m->v[i];
+
+		if (strcmp(e->path, "[vdso]") == 0) {
+			char name[48];
+
+			if (sym_report_span(s, &sp) != 0)
+				return -1;
+			/* The name dwfl_linux_proc_find_elf reads from memory. */
+			snprintf(name, sizeof(name), "[vdso: %ld]", (long)s->pid);
+			if (!dwfl_report_module(s->dwfl, name, e->start, e->end))
+				return -1;
+			continue;
+		}
+		if (e->path[0] != '/')
+			continue;   /* anonymous (a .bss tail) or special: not a file */
+		if (sp.first && e->ino == sp.first->ino && e->dev_major == sp.first->dev_major &&
+		    e->dev_minor == sp.first->dev_minor && e->pgoff > sp.last_pgoff &&
+		    strcmp(e->path, sp.first->path) == 0) {
+			sp.high = e->end;
+			sp.last_pgoff = e->pgoff;
+			sp.exec |= e->x;
+			continue;
+		}
+		if (sym_report_span(s, &sp) != 0)
+			return -1;
+		sp.first = e;
+		sp.low = e->start;
+		sp.high = e->end;
+		sp.last_pgoff = e->pgoff;
+		sp.exec = e->x;
+	}
+	return sym_report_span(s, &sp);
+}
+
+/* (Re)reads the target's mappings into the session. Modules that did not
+ * change are kept by libdwfl with their loaded ELF and DWARF. */
+static int sym_report(struct symbolizer *s)
+{
+	struct maps *m;
+	int rc;
+
+	s->stale = false;
+	s->last_report_ns = mono_ns();
+	s->reports++;
+
+	/* A gone or unreadable process keeps the modules it had. */
+	if (!(m = maps_read(s->pid))) {
+		if (!s->report_failed)
+			log_warn("symbols: cannot read /proc/%ld/maps: %s", (long)s->pid,
+			    strerror(errno));
+		s->report_failed = true;
+		return -1;
+	}
+	dwfl_report_begin(s->dwfl);
+	rc = sym_report_maps(s, m);
+	if (dwfl_report_end(s->dwfl, sym_mod_removed, NULL) != 0)
+		rc = -1;
+	maps_free(m);
+	if (rc != 0) {
+		if (!s->report_failed)
+			log_warn("symbols: reporting the modules of pid %ld: %s", (long)s->pid,
+			    dwfl_errmsg(-1));
+		s->report_failed = true;
+		return -1;
+	}
+	s->report_failed = false;
+	return 0;
+}
+
+/* True when a re-report for an address in no module is allowed now. */
+static bool sym_refresh_due(const struct symbolizer *s)
+{
+	return s->stale || mono_ns() - s->last_report_ns >= s->refresh_ns;
+}
+
+/* Basename of a path (the whole string if it has no slash). */
+static const char *sym_basename(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash ? slash + 1 : path;
+}
+
+/* The DIE that carries the declaration of a function: the DIE itself or
+ * the one its DW_AT_abstract_origin / DW_AT_specification chain leads to. */
+static Dwarf_Die *sym_decl_die(Dwarf_Die *die, Dwarf_Die *mem)
+{
+	Dwarf_Attribute attr;
+
+	*mem = *die;
+	for (int hops = 0; hops < 8; hops++) {
+		if (dwarf_hasattr(mem, DW_AT_decl_file))
+			return mem;
+		if (!dwarf_attr(mem, DW_AT_abstract_origin, &attr) &&
+		    !dwarf_attr(mem, DW_AT_specification, &attr))
+			return NULL;
+		if (!dwarf_formref_die(&attr, mem))
+			return NULL;
+	}
+	return NULL;
+}
+
+/* Whether a compilation unit's language names functions as written, so
+ * DW_AT_name is the name (a C linkage name is only an asm label). */
+static bool sym_lang_plain(Dwarf_Die *die)
+{
+	Dwarf_Die cumem;
+
+	if (!dwarf_diecu(die, &cumem, NULL, NULL))
+		return true;
+	switch (dwarf_srclang(&cumem)) {
+	case DW_LANG_C:
+	case DW_LANG_C89:
+	case DW_LANG_C99:
+	case DW_LANG_C11:
+	case SYM_LANG_C17:
+	case DW_LANG_Mips_Assembler:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Name of a function DIE: for C the plain DWARF name; elsewhere the linkage
+ * name where one exists (C++, Rust; demangled later), else the plain one. */
+static const char *sym_die_name(Dwarf_Die *die)
+{
+	Dwarf_Attribute attr;
+	const char *name;
+
+	if (sym_lang_plain(die))
+		return dwarf_diename(die);
+	if ((name = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_linkage_name, &attr))))
+		return name;
+	if ((name = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr))))
+		return name;
+	return dwarf_diename(die);
+}
+
+/* qsort order of symbols: see the comment inside. */
+static int sym_elfsym_cmp(const void *a, const void *b)
+{
+	const struct sym_elfsym *x = a, *y = b;
+
+	/* By start; then wider first and, among equals, the better name last:
+	 * the backward search in sym_elf_name meets the innermost, best one
+	 * first. */
+	if (x->lo != y->lo)
+		return x->lo < y->lo ? -1 : 1;
+	if (x->hi != y->hi)
+		return x->hi > y->hi ? -1 : 1;
+	return (x->rank > y->rank) - (x->rank < y->rank);
+}
+
+/* Sorts a symbol array as sym_elfsym_cmp says and fills in maxhi. */
+static void sym_elf_sort(struct sym_elfsym *v, size_t n)
+{
+	qsort(v, n, sizeof(*v), sym_elfsym_cmp);
+	for (size_t i = 0; i < n; i++)
+		v[i].maxhi = i > 0 && v[i - 1].maxhi > v[i].hi ? v[i - 1].maxhi : v[i].hi;
+}
+
+/* Sorts the symbols of a module by address, so looking one up is a binary
+ * search; dwfl_module_addrinfo scans the whole table every time. */
+static void sym_elf_index(Dwfl_Module *mod, struct sym_mod *m)
+{
+	int n = dwfl_module_getsymtab(mod);
+	size_t cap = 0, lcap = 0;
+
+	m->syms_built = true;
+	for (int i = 1; i < n; i++) {
+		struct sym_elfsym *e;
+		const char *name;
+		GElf_Addr addr;
+		GElf_Word shndx;
+		GElf_Sym sym;
+		int type, bind;
+
+		name = dwfl_module_getsym_info(mod, i, &sym, &addr, &shndx, NULL, NULL);
+		if (!name || name[0] == '\0' || shndx == SHN_UNDEF)
+			continue;
+		type = GELF_ST_TYPE(sym.st_info);
+		if (type == STT_SECTION || type == STT_FILE || type == STT_TLS)
+			continue;
+		if (sym.st_size > 0) {
+			xgrow((void **)&m->syms, &cap, m->nsyms + 1, sizeof(*m->syms));
+			e = &m->syms[m->nsyms++];
+		} else {
+			xgrow((void **)&m->labels, &lcap, m->nlabels + 1, sizeof(*m->labels));
+			e = &m->labels[m->nlabels++];
+		}
+		bind = GELF_ST_BIND(sym.st_info);
+		e->lo = addr;
+		e->hi = addr + (sym.st_size > 0 ? sym.st_size : 1);
+		e->name = name;
+		/* Functions over data; then global, weak, local; then the
+		 * earlier in the table. */
+		e->rank = (type == STT_FUNC || type == STT_GNU_IFUNC) * 4 +
+		    (bind == STB_GLOBAL ? 2 : bind == STB_WEAK ? 1 : 0);
+		e->rank = e->rank * ((int64_t)n + 1) + (n - i);
+	}
+	sym_elf_sort(m->syms, m->nsyms);
+	sym_elf_sort(m->labels, m->nlabels);
+}
+
+/* Index of the first entry of v starting above addr. */
+static size_t sym_elf_upper(const struct sym_elfsym *v, size_t n, uint64_t addr)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (v[mid].lo <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The ELF symbol covering addr, or NULL: the innermost sized symbol that
+ * contains it, else the nearest sizeless one before it in the same section
+ * (hand-written assembly often has no sizes), as dwfl_module_addrinfo
+ * chooses. */
+static const char *sym_elf_name(Dwfl_Module *mod, struct sym_mod *m, uint64_t addr)
+{
+	Dwarf_Addr rel = addr, bias;
+	size_t i, j;
+
+	if (!m->syms_built)
+		sym_elf_index(mod, m);
+	j = sym_elf_upper(m->syms, m->nsyms, addr);
+	for (i = j; i-- > 0 && m->syms[i].maxhi > addr;)
+		if (addr < m->syms[i].hi)
+			return m->syms[i].name;
+	/* A label reaches up to the next sized symbol or section end. */
+	if ((i = sym_elf_upper(m->labels, m->nlabels, addr)) == 0)
+		return NULL;
+	if (j > 0 && m->syms[j - 1].lo >= m->labels[i - 1].lo)
+		return NULL;
+	if (!dwfl_module_address_section(mod, &rel, &bias) || m->labels[i - 1].lo < addr - rel)
+		return NULL;
+	return m->labels[i - 1].name;
+}
+
+/* Appends the frame of one function DIE (subprogram or inline instance).
+ * An unnamed function takes the ELF symbol at addr, an unnamed inline
+ * instance a placeholder. Returns false if nothing names it. */
+static bool sym_push_die(struct symbolizer *s, Dwarf_Die *die, bool inlined,
+    Dwfl_Module *mod, struct sym_mod *m, uint64_t addr)
+{
+	Dwarf_Die declmem, cumem, *decl;
+	const char *name = sym_die_name(die), *file = "", *src;
+	int line = 0;
+
+	if (!name || name[0] == '\0')
+		name = inlined ? "[inlined]" : sym_elf_name(mod, m, addr);
+	if (!name)
+		return false;
+	if ((decl = sym_decl_die(die, &declmem)) && (src = dwarf_decl_file(decl))) {
+		const char *compdir = NULL;
+		Dwarf_Attribute attr;
+
+		if (src[0] != '/' && dwarf_diecu(decl, &cumem, NULL, NULL))
+			compdir = dwarf_formstring(dwarf_attr(&cumem, DW_AT_comp_dir, &attr));
+		file = sym_intern_path(s, src, compdir);
+		if (dwarf_decl_line(decl, &line) != 0)
+			line = 0;
+	}
+	sym_push(s, name, file, line, m->module, inlined);
+	return true;
+}
+
+/* Adds the code ranges of every function under parent to cu: functions
+ * sit at the top of a unit, in namespaces and types (C++), or nested in
+ * other functions (GNU C, Fortran). */
+static void sym_cu_collect(struct sym_cu *cu, size_t *cap, Dwarf_Die *parent, int depth)
+{
+	Dwarf_Die child;
+
+	if (depth > 64 || dwarf_child(parent, &child) != 0)
+		return;
+	do {
+		switch (dwarf_tag(&child)) {
+		case DW_TAG_subprogram: {
+			Dwarf_Addr base, lo, hi;
+			ptrdiff_t off = 0;
+
+			while ((off = dwarf_ranges(&child, off, &base, &lo, &hi)) > 0) {
+				if (hi <= lo)
+					continue;
+				xgrow((void **)&cu->fns, cap, cu->n + 1, sizeof(*cu->fns));
+				cu->fns[cu->n].lo = lo;
+				cu->fns[cu->n].hi = hi;
+				cu->fns[cu->n].seq = cu->n;
+				cu->fns[cu->n].die = child;
+				cu->n++;
+			}
+			sym_cu_collect(cu, cap, &child, depth + 1);
+			break;
+		}
+		case DW_TAG_namespace:
+		case DW_TAG_module:
+		case DW_TAG_class_type:
+		case DW_TAG_structure_type:
+		case DW_TAG_union_type:
+		case DW_TAG_interface_type:
+		case DW_TAG_lexical_block:
+			sym_cu_collect(cu, cap, &child, depth + 1);
+			break;
+		}
+	} while (dwarf_siblingof(&child, &child) == 0);
+}
+
+/* qsort order of function ranges: by start, the innermost last. */
+static int sym_fn_cmp(const void *a, const void *b)
+{
+	const struct sym_fn *x = a, *y = b;
+
+	if (x->lo != y->lo)
+		return x->lo < y->lo ? -1 : 1;
+	/* Of two starting together, the wider first: the inner one wins; of
+	 * two alike (aliases), the first in the unit, as dwarf_getscopes. */
+	if (x->hi != y->hi)
+		return x->hi > y->hi ? -1 : 1;
+	return x->seq < y->seq ? 1 : x->seq > y->seq ? -1 : 0;
+}
+
+/* The function index of the unit cudie heads, built on first use. */
+static const struct sym_cu *sym_cu_get(struct sym_mod *m, Dwarf_Die *cudie)
+{
+	uint64_t key = (uint64_t)(uintptr_t)cudie->addr, idx;
+	struct sym_cu *cu;
+	size_t cap = 0;
+
+	if (u64map_get(m->cus, key, &idx))
+		return &m->cuv[idx];
+	xgrow((void **)&m->cuv, &m->cucap, m->ncu + 1, sizeof(*m->cuv));
+	cu = &m->cuv[m->ncu];
+	cu->fns = NULL;
+	cu->n = 0;
+	sym_cu_collect(cu, &cap, cudie, 0);
+	qsort(cu->fns, cu->n, sizeof(*cu->fns), sym_fn_cmp);
+	for (size_t i = 0; i < cu->n; i++)
+		cu->fns[i].maxhi = i > 0 && cu->fns[i - 1].maxhi > cu->fns[i].hi ?
+		    cu->fns[i - 1].maxhi : cu->fns[i].hi;
+	u64map_put(m->cus, key, m->ncu);
+	return &m->cuv[m->ncu++];
+}
+
+/* The innermost function range of cu containing pc, or NULL. */
+static const struct sym_fn *sym_cu_find(const struct sym_cu *cu, uint64_t pc)
+{
+	size_t lo = 0, hi = cu->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (cu->fns[mid].lo <= pc)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	/* Back from the last range starting at or below pc, while any earlier
+	 * range still reaches past it. */
+	for (size_t i = lo; i-- > 0 && cu->fns[i].maxhi > pc;)
+		if (pc < cu->fns[i].hi)
+			return &cu->fns[i];
+	return NULL;
+}
+
+/* Follows the blocks and inline instances under parent that contain pc,
+ * appending each inline instance to s->dies (outermost first). Returns
+ * true if it found a child containing pc. */
+static bool sym_descend(struct symbolizer *s, Dwarf_Die *parent, Dwarf_Addr pc, int depth)
+{
+	Dwarf_Die child;
+
+	if (depth > 256 || dwarf_child(parent, &child) != 0)
+		return false;
+	do {
+		int tag = dwarf_tag(&child);
+
+		if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_lexical_block &&
+		    tag != DW_TAG_try_block && tag != DW_TAG_catch_block)
+			continue;
+		if (dwarf_haspc(&child, pc) == 1) {
+			if (tag == DW_TAG_inlined_subroutine) {
+				xgrow((void **)&s->dies, &s->dies_cap, s->ndies + 1, sizeof(*s->dies));
+				s->dies[s->ndies++] = child;
+			}
+			sym_descend(s, &child, pc, depth + 1);
+			return true;
+		}
+		/* A block without addresses of its own may still hold some. */
+		if (tag != DW_TAG_inlined_subroutine && !dwarf_hasattr(&child, DW_AT_low_pc) &&
+		    !dwarf_hasattr(&child, DW_AT_ranges) && sym_descend(s, &child, pc, depth + 1))
+			return true;
+	} while (dwarf_siblingof(&child, &child) == 0);
+	return false;
+}
+
+/* Frames through dwarf_getscopes, for what the function index misses. */
+static bool sym_from_scopes(struct symbolizer *s, Dwfl_Module *mod, struct sym_mod *m,
+    uint64_t addr, Dwarf_Die *cudie, Dwarf_Addr bias)
+{
+	Dwarf_Die *scopes = NULL, *chain = NULL, *walk;
+	int nscopes, nchain, first = -1;
+	bool done = false;
+
+	nscopes = dwarf_getscopes(cudie, addr - bias, &scopes);
+	for (int i = 0; i < nscopes && first < 0; i++) {
+		int tag = dwarf_tag(&scopes[i]);
+
+		if (tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine ||
+		    tag == DW_TAG_entry_point)
+			first = i;
+	}
+	if (first < 0)
+		goto out;
+
+	/* Past an inline instance, dwarf_getscopes goes on with the scopes of
+	 * its abstract origin, which are not its callers; the concrete nesting
+	 * comes from the instance's own place in the tree. */
+	if (dwarf_tag(&scopes[first]) == DW_TAG_inlined_subroutine) {
+		nchain = dwarf_getscopes_die(&scopes[first], &chain);
+		walk = chain;
+	} else {
+		nchain = nscopes - first;
+		walk = scopes + first;
+	}
+	for (int i = 0; i < nchain && !done; i++) {
+		switch (dwarf_tag(&walk[i])) {
+		case DW_TAG_inlined_subroutine:
+			sym_push_die(s, &walk[i], true, mod, m, addr);
+			break;
+		case DW_TAG_subprogram:
+		case DW_TAG_entry_point:
+			done = sym_push_die(s, &walk[i], false, mod, m, addr);
+			break;
+		}
+	}
+out:
+	free(scopes);
+	free(chain);
+	return done;
+}
+
+/* Frames from DWARF: every inline instance containing addr, innermost
+ * first, then the function they were inlined into. False without DWARF
+ * for addr. */
+static bool sym_from_dwarf(struct symbolizer *s, Dwfl_Module *mod, struct sym_mod *m,
+    uint64_t addr)
+{
+	const struct sym_cu *cu;
+	const struct sym_fn *fn;
+	Dwarf_Addr bias;
+	Dwarf_Die *cudie, fndie;
+	bool done;
+
+	if (!(cudie = dwfl_module_addrdie(mod, addr, &bias)))
+		return false;
+	cu = sym_cu_get(m, cudie);
+	if ((fn = sym_cu_find(cu, addr - bias))) {
+		fndie = fn->die;
+		s->ndies = 0;
+		sym_descend(s, &fndie, addr - bias, 0);
+		for (size_t i = s->ndies; i-- > 0;)
+			sym_push_die(s, &s->dies[i], true, mod, m, addr);
+		done = sym_push_die(s, &fndie, false, mod, m, addr);
+	} else if (cu->n == 0) {
+		/* A unit laid out unlike any seen: let libdw search it. */
+		done = sym_from_scopes(s, mod, m, addr, cudie, bias);
+	} else {
+		/* Between functions (padding), or code DWARF does not cover. */
+		done = false;
+	}
+	if (!done)
+		s->nscratch = 0;
+	return done;
+}
+
+/* sym_find_module's question and answer. */
+struct sym_find {
+	uint64_t addr;
+	Dwfl_Module *mod;
+};
+
+/* dwfl_getmodules callback: stops at the module containing the address. */
+static int sym_find_module(Dwfl_Module *mod, void **userdata, const char *name,
+    Dwarf_Addr start, void *arg)
+{
+	struct sym_find *f = arg;
+	Dwarf_Addr low, high;
+
+	dwfl_module_info(mod, NULL, &low, &high, NULL, NULL, NULL, NULL);
+	if (f->addr >= low && f->addr < high) {
+		f->mod = mod;
+		return DWARF_CB_ABORT;
+	}
+	return DWARF_CB_OK;
+}
+
+/* The module whose reported range holds addr, or NULL. libdwfl's segment
+ * table can hand out the module below a gap for an address in the gap (a
+ * library loaded there later, say), so its answer is checked, and searched
+ * for among all modules when wrong. */
+static Dwfl_Module *sym_module(struct symbolizer *s, uint64_t addr)
+{
+	struct sym_find f = { addr, NULL };
+	Dwfl_Module *mod = dwfl_addrmodule(s->dwfl, addr);
+
+	if (mod) {
+		Dwarf_Addr low, high;
+
+		dwfl_module_info(mod, NULL, &low, &high, NULL, NULL, NULL, NULL);
+		if (addr >= low && addr < high)
+			return mod;
+	}
+	dwfl_getmodules(s->dwfl, sym_find_module, &f, 0);
+	return f.mod;
+}
+
+/* Interns the basename and path that frames of a module carry. */
+static void sym_mod_names(struct symbolizer *s, Dwfl_Module *mod, struct sym_mod *m)
+{
+	const char *mainfile = NULL, *name, *path;
+	size_t len;
+
+	name = dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, &mainfile, NULL);
+	path = mainfile ? mainfile : name ? name : "";
+	len = strlen(path);
+	if (len > strlen(SYM_DELETED) && strcmp(path + len - strlen(SYM_DELETED), SYM_DELETED) == 0)
+		len -= strlen(SYM_DELETED);
+	if (path[0] == '[') {
+		/* libdwfl names the vDSO "[vdso: PID]": without the pid, profiles
+		 * of different runs name it alike. */
+		char pseudo[64];
+
+		snprintf(pseudo, sizeof(pseudo), "%.*s]", (int)strcspn(path, ":]"), path);
+		m->module = m->path = strtab_intern(s->strs, pseudo);
+	} else {
+		m->path = strtab_intern_n(s->strs, path, len);
+		m->module = strtab_intern(s->strs, sym_basename(m->path));
+	}
+}
+
+/* Resolves one address that missed the cache; returns its entry index. */
+static uint64_t sym_resolve(struct symbolizer *s, uint64_t addr)
+{
+	Dwfl_Module *mod;
+	struct sym_mod *m;
+	Dwarf_Addr elfbias = 0;
+	const char *sym;
+	bool have_elf;
+
+	s->resolved++;
+	if (s->stale)
+		sym_report(s);
+	mod = sym_module(s, addr);
+	if (!mod && sym_refresh_due(s)) {
+		/* Maybe a library was loaded since the last report. */
+		sym_report(s);
+		mod = sym_module(s, addr);
+	}
+	if (!mod)
+		return SYM_UNKNOWN;
+
+	m = sym_mod_get(mod);
+	have_elf = dwfl_module_getelf(mod, &elfbias) != NULL;
+	if (!m->module)
+		sym_mod_names(s, mod, m);
+
+	s->nscratch = 0;
+	if (sym_from_dwarf(s, mod, m, addr))
+		return sym_store(s);
+	if ((sym = sym_elf_name(mod, m, addr))) {
+		sym_push(s, sym, m->path, 0, m->module, false);
+	} else {
+		/* The ELF virtual address: what addr2line takes for this module. */
+		Dwarf_Addr start;
+		uint64_t off;
+		int len = (int)strlen(m->module);
+		const char *base = m->module;
+		char buf[4096];
+
+		dwfl_module_info(mod, NULL, &start, NULL, NULL, NULL, NULL, NULL);
+		off = addr - (have_elf ? elfbias : start);
+		if (base[0] == '[' && len >= 2) {
+			base++;
+			len -= 2;
+		}
+		snprintf(buf, sizeof(buf), "[%.*s+0x%" PRIx64 "]", len, base, off);
+		sym_push(s, buf, m->path, 0, m->module, false);
+	}
+	return sym_store(s);
+}
+
+/* Starts the libdwfl session on the target's current mappings. */
+struct symbolizer *symbolizer_new(pid_t pid, struct strtab *strs)
+{
+	struct symbolizer *s;
+	const char *empty;
+
+	s = xcalloc(1, sizeof(*s));
+	s->pid = pid;
+	s->strs = strs;
+	s->refresh_ns = SYM_REFRESH_NS;
+	if (!(s->dwfl = dwfl_begin(&sym_callbacks))) {
+		log_err("symbols: dwfl_begin: %s", dwfl_errmsg(-1));
+		goto fail;
+	}
+	if (sym_report(s) != 0) {
+		log_err("symbols: cannot read the modules of pid %ld", (long)pid);
+		goto fail;
+	}
+	s->cache = u64map_new();
+	empty = strtab_intern(strs, "");
+	s->unknown.func = strtab_intern(strs, "[unknown]");
+	s->unknown.file = empty;
+	s->unknown.line = 0;
+	s->unknown.module = empty;
+	s->unknown.inlined = false;
+	xgrow((void **)&s->entries, &s->entries_cap, 1, sizeof(*s->entries));
+	s->entries[SYM_UNKNOWN].frames = &s->unknown;
+	s->entries[SYM_UNKNOWN].n = 1;
+	s->nentries = 1;
+	return s;
+fail:
+	symbolizer_free(s);
+	return NULL;
+}
+
+/* The cached frames of addr, resolving them on the first lookup. */
+int symbolizer_lookup(struct symbolizer *s, uint64_t addr, const struct sym_frame **frames)
+{
+	uint64_t idx;
+
+	/* The two keys the map reserves are far outside user space. */
+	if (addr >= UINT64_MAX - 1) {
+		*frames = &s->unknown;
+		return 1;
+	}
+	/* An address in no module is retried when the maps may have grown. */
+	if (!u64map_get(s->cache, addr, &idx) || (idx == SYM_UNKNOWN && sym_refresh_due(s))) {
+		idx = sym_resolve(s, addr);
+		u64map_put(s->cache, addr, idx);
+	} else {
+		s->hits++;
+	}
+	*frames = s->entries[idx].frames;
+	return s->entries[idx].n;
+}
+
+/* Marks the maps stale; the next miss re-reads them. */
+void symbolizer_invalidate(struct symbolizer *s)
+{
+	s->stale = true;
+}
+
+/* Sets how often an address in no module may re-read the maps. */
+void symbolizer_set_refresh(struct symbolizer *s, uint64_t interval_ns)
+{
+	s->refresh_ns = interval_ns;
+}
+
+/* Lookups resolved through libdwfl and lookups answered from the cache. */
+void symbolizer_stats(const struct symbolizer *s, uint64_t *resolved, uint64_t *hits)
+{
+	if (resolved)
+		*resolved = s->resolved;
+	if (hits)
+		*hits = s->hits;
+}
+
+/* Times the maps were read. */
+uint64_t symbolizer_reports(const struct symbolizer *s)
+{
+	return s->reports;
+}
+
+/* Ends the session and frees every frame handed out; accepts NULL. */
+void symbolizer_free(struct symbolizer *s)
+{
+	struct sym_block *b, *next;
+
+	if (!s)
+		return;
+	if (s->dwfl) {
+		dwfl_getmodules(s->dwfl, sym_mod_drop, NULL, 0);
+		dwfl_end(s->dwfl);
+	}
+	u64map_free(s->cache);
+	for (b = s->blocks; b; b = next) {
+		next = b->next;
+		free(b);
+	}
+	free(s->entries);
+	free(s->scratch);
+	free(s->dies);
+	free(s);
+}
