@@ -26,6 +26,16 @@ struct thread {
 	enum thread_state state;
 	uint64_t interrupt_ns;  /* when the pending interrupt was sent */
 	uint64_t samples;
+	/* Kept for the sampler; attach only opens nothing and frees these. */
+	int stat_fd, schedstat_fd;   /* /proc/PID/task/TID/..., -1 until opened */
+	uint32_t pending_ticks;      /* ticks that passed while interrupting */
+	uint64_t stack_top;          /* how far up the last unwind read, or 0 */
+	uint64_t cpu_ns;             /* CPU time when last_pcs was taken */
+	uint64_t *last_pcs;          /* the last stack, leaf first (wall mode) */
+	uint32_t last_n;
+	bool last_truncated;
+	bool have_last;
+	bool just_sampled;           /* no tick has looked at it since capture */
 };
 
 struct target {
@@ -50,6 +60,8 @@ int target_interrupt(struct target *t, struct thread *th);
  * now stopped by our interrupt (state TS_STOPPED) for the caller to capture
  * and resume, or NULL when nothing more is pending. */
 struct thread *target_next_stop(struct target *t);
+/* The live thread with this tid, or NULL. */
+struct thread *target_find(struct target *t, pid_t tid);
 /* Resumes a thread in TS_STOPPED. */
 void target_resume(struct target *t, struct thread *th);
 /* Releases every thread we hold stopped, for a session that is ending:

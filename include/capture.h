@@ -19,6 +19,7 @@ struct capture {
 	size_t cap;         /* buffer size: the most we copy */
 	unsigned char *stack;
 	uint64_t when_ns;   /* monotonic time of the capture */
+	uint32_t weight;    /* ticks this capture stands for */
 };
 
 void capture_init(struct capture *c, size_t cap);
@@ -31,5 +32,10 @@ struct maps;
  * the thread is gone). A short stack copy is not an error: len says how
  * much was read. */
 int capture_take(struct capture *c, pid_t pid, pid_t tid, const struct maps *maps);
+/* The same, copying no further than top (exclusive) when top > SP: the
+ * highest address the thread's last unwind needed, so the copy holds what
+ * unwinding reads and little else. */
+int capture_take_to(struct capture *c, pid_t pid, pid_t tid, const struct maps *maps,
+		    uint64_t top);
 
 #endif

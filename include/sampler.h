@@ -17,7 +17,14 @@ struct stacktab;
 /* Called with each stack the first time it is seen (leaf first). */
 typedef void (*sampler_new_stack_fn)(void *ctx, const uint64_t *pcs, int n);
 
+enum sample_mode {
+	MODE_CPU,   /* only threads on a CPU at the tick are sampled */
+	MODE_WALL,  /* every thread counts at every tick */
+};
+
 struct sampler_conf {
+	enum sample_mode mode;
+	bool unwind_ptrace;     /* naive baseline: unwind in place while stopped */
 	unsigned hz;
 	uint64_t duration_ns;   /* 0: until stopped or the target exits */
 	int max_depth;
@@ -27,8 +34,15 @@ struct sampler_conf {
 
 struct sampler_stats {
 	uint64_t ticks, missed_ticks, samples, truncated, lost;
+	uint64_t interrupts;      /* PTRACE_INTERRUPTs sent */
+	uint64_t reused;          /* wall mode: samples of idle threads, no stop */
 	uint64_t start_ns, end_ns;
-	uint64_t pause_total_ns, pause_max_ns;  /* interrupt sent -> resumed */
+	/* Time a thread spent stopped by us, reaped -> resumed. */
+	uint64_t pause_total_ns, pause_max_ns, pause_med_ns, pause_p99_ns;
+	/* Time to unwind one capture (after the thread resumed). */
+	uint64_t unwind_total_ns, unwind_med_ns, unwind_p99_ns;
+	uint64_t tick_total_ns;   /* choosing threads and interrupting them */
+	uint64_t stack_bytes;     /* bytes of stack copied */
 };
 
 /* Samples t until the duration is over, stop_fd fires, or the target is

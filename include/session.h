@@ -20,6 +20,8 @@ struct session_opts {
 	double duration;    /* seconds; 0: until session_stop or target exit */
 	int max_depth;
 	size_t stack_cap;
+	enum sample_mode mode;
+	bool unwind_ptrace;
 };
 
 /* Starts the tracing thread and waits until it has attached. Returns the

@@ -29,6 +29,14 @@ struct unwinder *unwinder_new(pid_t pid);
  * Returns the frame count (>= 1 when the leaf pc is known). */
 int unwinder_unwind(struct unwinder *u, const struct capture *c, uint64_t *pcs, int max,
 		    bool *truncated);
+/* The highest stack address (exclusive) the last unwinder_unwind read,
+ * copy or not: the next capture of that thread need copy no further. */
+uint64_t unwinder_stack_top(const struct unwinder *u);
+/* The naive baseline: unwinds the stopped thread tid in place through
+ * libunwind-ptrace (one PTRACE_PEEKDATA per word). Same output contract as
+ * unwinder_unwind. */
+int unwinder_unwind_ptrace(struct unwinder *u, pid_t tid, uint64_t *pcs, int max,
+			   bool *truncated);
 /* The current maps snapshot (for stack bounds). */
 const struct maps *unwinder_maps(struct unwinder *u);
 /* Re-reads the target's maps, at most once per min_interval_ns (0: now).

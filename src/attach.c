@@ -99,10 +99,21 @@ static struct thread *thread_add(struct target *t, pid_t tid)
 	memset(th, 0, sizeof(*th));
 	th->tid = tid;
 	th->state = TS_RUNNING;
+	th->stat_fd = th->schedstat_fd = -1;
 	u64map_put(t->index, (uint64_t)tid, t->nthreads);
 	t->nthreads++;
 	t->threads_seen++;
 	return th;
+}
+
+/* Frees what the sampler keeps in a thread. */
+static void thread_clear(struct thread *th)
+{
+	if (th->stat_fd >= 0)
+		close(th->stat_fd);
+	if (th->schedstat_fd >= 0)
+		close(th->schedstat_fd);
+	free(th->last_pcs);
 }
 
 static void thread_remove(struct target *t, pid_t tid)
@@ -111,6 +122,7 @@ static void thread_remove(struct target *t, pid_t tid)
 
 	if (!u64map_get(t->index, (uint64_t)tid, &i))
 		return;
+	thread_clear(&t->threads[i]);
 	u64map_del(t->index, (uint64_t)tid);
 	t->nthreads--;
 	if (i != t->nthreads) {
@@ -374,8 +386,15 @@ void target_release(struct target *t, uint64_t timeout_ns)
 	 * it cancels the interrupt and keeps the group stop. */
 }
 
+struct thread *target_find(struct target *t, pid_t tid)
+{
+	return thread_find(t, tid);
+}
+
 void target_fini(struct target *t)
 {
+	for (size_t i = 0; i < t->nthreads; i++)
+		thread_clear(&t->threads[i]);
 	free(t->threads);
 	t->threads = NULL;
 	u64map_free(t->index);

@@ -25,6 +25,12 @@ void capture_fini(struct capture *c)
 
 int capture_take(struct capture *c, pid_t pid, pid_t tid, const struct maps *maps)
 {
+	return capture_take_to(c, pid, tid, maps, 0);
+}
+
+int capture_take_to(struct capture *c, pid_t pid, pid_t tid, const struct maps *maps,
+		    uint64_t top)
+{
 	const struct map_entry *e;
 	struct iovec local, remote;
 	size_t want = c->cap;
@@ -32,6 +38,7 @@ int capture_take(struct capture *c, pid_t pid, pid_t tid, const struct maps *map
 
 	c->tid = tid;
 	c->len = 0;
+	c->weight = 1;
 	if (ptrace(PTRACE_GETREGS, tid, NULL, &c->regs) < 0)
 		return -1;
 	c->when_ns = mono_ns();
@@ -39,6 +46,8 @@ int capture_take(struct capture *c, pid_t pid, pid_t tid, const struct maps *map
 	e = maps_find(maps, c->sp);
 	if (e && e->end - c->sp < want)
 		want = (size_t)(e->end - c->sp);
+	if (top > c->sp && top - c->sp < want)
+		want = (size_t)(top - c->sp);
 	local.iov_base = c->stack;
 	local.iov_len = want;
 	remote.iov_base = (void *)(uintptr_t)c->sp;

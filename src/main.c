@@ -34,7 +34,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: sprofd -p PID [-F HZ] [-d SECONDS] [-o FILE] [-n ROWS] [-s SORTKEY] [-q]\n"
-		"              [--max-depth N] [-v]\n"
+		"              [-m cpu|wall] [--max-depth N] [--stack-size BYTES] [-v]\n"
 		"       sprofd -h | --help | --version\n"
 		"\n"
 		"Samples the native stacks of every thread of a running process and writes\n"
@@ -46,9 +46,14 @@ static void usage(FILE *f)
 		"  -o, --output FILE      profile path (default COMM.PID.TIME.prof)\n"
 		"  -n, --rows ROWS        rows in the console table (default 20, 0 = none)\n"
 		"  -s, --sort KEY         tottime, cumtime, ncalls or name (default tottime)\n"
+		"  -m, --mode MODE        cpu: threads on a CPU at each tick (default);\n"
+		"                         wall: every thread at every tick\n"
 		"  -q, --quiet            print errors only\n"
 		"  -v, --verbose          print more detail\n"
 		"      --max-depth N      frames kept per stack (1-%d, default %d)\n"
+		"      --stack-size BYTES most stack copied per sample (4K-8M, default 64K)\n"
+		"      --unwind METHOD    copy (default) or ptrace: unwind while the thread is\n"
+		"                         stopped, word by word (slow; for comparison)\n"
 		"  -h, --help             this text\n"
 		"      --version          print the version\n",
 		SPROFD_HZ_MIN, SPROFD_HZ_MAX, SPROFD_HZ_DEFAULT, SPROFD_DEPTH_MAX,
@@ -76,7 +81,29 @@ static int bad_value(const char *opt, const char *val, const char *range)
 	return EXIT_USAGE;
 }
 
-enum { OPT_MAX_DEPTH = 256, OPT_VERSION };
+enum { OPT_MAX_DEPTH = 256, OPT_VERSION, OPT_STACK_SIZE, OPT_UNWIND };
+
+/* Parses a byte count with an optional K or M suffix, in [lo, hi]. */
+static int parse_size(const char *s, long lo, long hi, long *out)
+{
+	char *end;
+	long v, mult = 1;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s)
+		return -1;
+	if ((*end == 'K' || *end == 'k') && !end[1])
+		mult = 1024;
+	else if ((*end == 'M' || *end == 'm') && !end[1])
+		mult = 1024 * 1024;
+	else if (*end)
+		return -1;
+	if (v > hi / mult || v * mult < lo)
+		return -1;
+	*out = v * mult;
+	return 0;
+}
 
 /* Fills cli from argv. Returns -1 to go on, or an exit code. */
 static int parse_args(int argc, char **argv, struct cli *cli)
@@ -90,7 +117,10 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		{ "sort", required_argument, NULL, 's' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "mode", required_argument, NULL, 'm' },
 		{ "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
+		{ "stack-size", required_argument, NULL, OPT_STACK_SIZE },
+		{ "unwind", required_argument, NULL, OPT_UNWIND },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 },
@@ -106,7 +136,7 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 	cli->rows = 20;
 	cli->sort = SORT_TOTTIME;
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":p:F:d:o:n:s:qvh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":p:F:d:o:n:s:m:qvh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'p':
 			if (parse_long(optarg, 1, INT_MAX, &v))
@@ -149,6 +179,28 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 			break;
 		case 'q':
 			cli->quiet = true;
+			break;
+		case 'm':
+			if (strcmp(optarg, "cpu") == 0)
+				cli->so.mode = MODE_CPU;
+			else if (strcmp(optarg, "wall") == 0)
+				cli->so.mode = MODE_WALL;
+			else
+				return bad_value("-m", optarg, "the mode must be cpu or wall");
+			break;
+		case OPT_STACK_SIZE:
+			if (parse_size(optarg, 4096, 8 << 20, &v))
+				return bad_value("--stack-size", optarg, "the size must be from 4K to 8M "
+						 "bytes (suffixes K and M allowed)");
+			cli->so.stack_cap = (size_t)v;
+			break;
+		case OPT_UNWIND:
+			if (strcmp(optarg, "copy") == 0)
+				cli->so.unwind_ptrace = false;
+			else if (strcmp(optarg, "ptrace") == 0)
+				cli->so.unwind_ptrace = true;
+			else
+				return bad_value("--unwind", optarg, "the method must be copy or ptrace");
 			break;
 		case 'v':
 			verbose++;
@@ -282,13 +334,20 @@ int main(int argc, char **argv)
 	}
 	{
 		const struct sampler_stats *st = session_stats(s);
-		log_debug("%llu ticks (%llu missed), %llu samples, %llu lost, %llu truncated; "
-			  "capture pause mean %.1f us, max %.1f us",
+		uint64_t stops = st->interrupts ? st->interrupts : 1;
+		log_debug("%llu ticks (%llu missed), %llu samples, %llu lost, %llu truncated, "
+			  "%llu interrupts, %llu reused",
 			  (unsigned long long)st->ticks, (unsigned long long)st->missed_ticks,
 			  (unsigned long long)st->samples, (unsigned long long)st->lost,
-			  (unsigned long long)st->truncated,
-			  st->samples ? (double)st->pause_total_ns / 1e3 / (double)st->samples : 0.0,
-			  (double)st->pause_max_ns / 1e3);
+			  (unsigned long long)st->truncated, (unsigned long long)st->interrupts,
+			  (unsigned long long)st->reused);
+		log_debug("capture pause median %.1f us, p99 %.1f us, max %.1f us; "
+			  "unwind median %.1f us, p99 %.1f us; stack copied %.0f bytes/stop; "
+			  "tick %.1f us",
+			  (double)st->pause_med_ns / 1e3, (double)st->pause_p99_ns / 1e3,
+			  (double)st->pause_max_ns / 1e3, (double)st->unwind_med_ns / 1e3,
+			  (double)st->unwind_p99_ns / 1e3, (double)st->stack_bytes / (double)stops,
+			  st->ticks ? (double)st->tick_total_ns / 1e3 / (double)st->ticks : 0.0);
 	}
 	if (session_target_gone(s, &status)) {
 		if (WIFEXITED(status))

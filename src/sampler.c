@@ -2,8 +2,10 @@
 #include "sampler.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
@@ -20,6 +22,15 @@
 /* Captures wait here until the batch of stops is handled; bounded so a
  * target with thousands of runnable threads cannot balloon our memory. */
 #define CAPTURE_BATCH 64
+/* Slack above the highest stack word the last unwind read. */
+#define STACK_TOP_MARGIN 512
+/* Recent durations kept for medians and percentiles. */
+#define RESERVOIR 8192
+
+struct reservoir {
+	uint64_t v[RESERVOIR];
+	size_t n;     /* total recorded */
+};
 
 struct loop {
 	struct target *t;
@@ -32,7 +43,98 @@ struct loop {
 	struct capture caps[CAPTURE_BATCH];
 	size_t ncaps;
 	uint64_t *pcs;
+	struct reservoir pauses, unwinds;
 };
+
+static void reservoir_add(struct reservoir *r, uint64_t v)
+{
+	r->v[r->n++ % RESERVOIR] = v;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Median and 99th percentile of what the reservoir holds. */
+static void reservoir_summary(struct reservoir *r, uint64_t *med, uint64_t *p99)
+{
+	size_t n = r->n < RESERVOIR ? r->n : RESERVOIR;
+
+	*med = *p99 = 0;
+	if (!n)
+		return;
+	qsort(r->v, n, sizeof(uint64_t), cmp_u64);
+	*med = r->v[n / 2];
+	*p99 = r->v[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1];
+}
+
+/* Reads a /proc/PID/task/TID file through a descriptor kept open. */
+static ssize_t read_task_file(pid_t pid, pid_t tid, const char *name, int *fd, char *buf,
+			      size_t size)
+{
+	ssize_t n;
+
+	if (*fd < 0) {
+		char path[96];
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/%s", (int)pid, (int)tid, name);
+		*fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (*fd < 0)
+			return -1;
+	}
+	n = pread(*fd, buf, size - 1, 0);
+	if (n < 0)
+		return -1;
+	buf[n] = '\0';
+	return n;
+}
+
+/* The scheduler state letter of a thread (R, S, D, T, t, Z...), or 0. */
+static char thread_sched_state(struct loop *l, struct thread *th)
+{
+	char buf[256], *rp;
+
+	if (read_task_file(l->t->pid, th->tid, "stat", &th->stat_fd, buf, sizeof(buf)) <= 0)
+		return 0;
+	/* The command name may hold ')': the state follows the last one. */
+	rp = strrchr(buf, ')');
+	return rp && rp[1] == ' ' ? rp[2] : 0;
+}
+
+/* The thread's CPU time in ns (schedstat: exact, unlike stat's ticks). */
+static bool thread_cpu_ns(struct loop *l, struct thread *th, uint64_t *ns)
+{
+	char buf[96];
+
+	if (read_task_file(l->t->pid, th->tid, "schedstat", &th->schedstat_fd, buf,
+			   sizeof(buf)) <= 0)
+		return false;
+	*ns = strtoull(buf, NULL, 10);
+	return true;
+}
+
+/* Counts a stack, and hands it on the first time it is seen. */
+static void count_stack(struct loop *l, const uint64_t *pcs, int n, pid_t tid, bool trunc,
+			uint32_t weight)
+{
+	if (trunc)
+		l->stats->truncated += weight;
+	l->stats->samples += weight;
+	if (stacktab_add(l->st, pcs, (uint32_t)n, tid, trunc, weight) && l->on_new)
+		l->on_new(l->ctx, pcs, n);
+}
+
+/* Remembers a thread's stack so wall mode can count it again unchanged. */
+static void keep_last(struct thread *th, const uint64_t *pcs, int n, bool trunc)
+{
+	th->last_pcs = xrealloc(th->last_pcs, sizeof(uint64_t) * (size_t)n);
+	memcpy(th->last_pcs, pcs, sizeof(uint64_t) * (size_t)n);
+	th->last_n = (uint32_t)n;
+	th->last_truncated = trunc;
+	th->have_last = true;
+	th->just_sampled = true;
+}
 
 /* Unwinds the queued captures and counts their stacks. */
 static void flush_captures(struct loop *l)
@@ -40,19 +142,44 @@ static void flush_captures(struct loop *l)
 	for (size_t i = 0; i < l->ncaps; i++) {
 		const struct capture *c = &l->caps[i];
 		bool trunc = false;
+		uint64_t t0 = mono_ns(), dt;
 		int n = unwinder_unwind(l->uw, c, l->pcs, l->c->max_depth, &trunc);
+		struct thread *th;
 
+		dt = mono_ns() - t0;
+		l->stats->unwind_total_ns += dt;
+		reservoir_add(&l->unwinds, dt);
 		if (n <= 0) {
-			l->stats->lost++;
+			l->stats->lost += c->weight;
 			continue;
 		}
-		if (trunc)
-			l->stats->truncated++;
-		l->stats->samples++;
-		if (stacktab_add(l->st, l->pcs, (uint32_t)n, c->tid, trunc, 1) && l->on_new)
-			l->on_new(l->ctx, l->pcs, n);
+		count_stack(l, l->pcs, n, c->tid, trunc, c->weight);
+		th = target_find(l->t, c->tid);
+		if (th) {
+			th->stack_top = unwinder_stack_top(l->uw) + STACK_TOP_MARGIN;
+			if (l->c->mode == MODE_WALL)
+				keep_last(th, l->pcs, n, trunc);
+		}
 	}
 	l->ncaps = 0;
+}
+
+/* Baseline mode: unwind in place while the thread stays stopped. */
+static void sample_in_place(struct loop *l, struct thread *th, uint32_t weight)
+{
+	bool trunc = false;
+	uint64_t t0 = mono_ns();
+	int n = unwinder_unwind_ptrace(l->uw, th->tid, l->pcs, l->c->max_depth, &trunc);
+
+	l->stats->unwind_total_ns += mono_ns() - t0;
+	reservoir_add(&l->unwinds, mono_ns() - t0);
+	if (n <= 0) {
+		l->stats->lost += weight;
+		return;
+	}
+	count_stack(l, l->pcs, n, th->tid, trunc, weight);
+	if (l->c->mode == MODE_WALL)
+		keep_last(th, l->pcs, n, trunc);
 }
 
 /* Handles every pending ptrace event; captures threads that stopped for us. */
@@ -62,38 +189,103 @@ static void drain_events(struct loop *l)
 
 	while ((th = target_next_stop(l->t))) {
 		uint64_t t0 = mono_ns(), dt;
+		/* Wall mode: a thread that waited for a CPU through several ticks
+		 * has had this same stack all along. */
+		uint32_t weight = l->c->mode == MODE_WALL ? 1 + th->pending_ticks : 1;
 
-		if (l->ncaps == CAPTURE_BATCH) {
-			/* Keep this thread stopped only as long as the flush. */
-			flush_captures(l);
-			t0 = mono_ns();
-		}
-		if (capture_take(&l->caps[l->ncaps], l->t->pid, th->tid, unwinder_maps(l->uw)) == 0) {
-			l->ncaps++;
-			th->samples++;
+		th->pending_ticks = 0;
+		if (l->c->unwind_ptrace) {
+			sample_in_place(l, th, weight);
+		} else {
+			struct capture *c;
+			if (l->ncaps == CAPTURE_BATCH) {
+				/* Keep this thread stopped only as long as the flush. */
+				flush_captures(l);
+				t0 = mono_ns();
+			}
+			c = &l->caps[l->ncaps];
+			if (capture_take_to(c, l->t->pid, th->tid, unwinder_maps(l->uw),
+					    th->stack_top) == 0) {
+				c->weight = weight;
+				l->ncaps++;
+				th->samples++;
+				l->stats->stack_bytes += c->len;
+			} else {
+				l->stats->lost += weight;
+			}
 		}
 		target_resume(l->t, th);
 		dt = mono_ns() - t0;
 		l->stats->pause_total_ns += dt;
+		reservoir_add(&l->pauses, dt);
 		if (dt > l->stats->pause_max_ns)
 			l->stats->pause_max_ns = dt;
 	}
 }
 
-/* One tick: interrupt every running thread not already being interrupted. */
+/* Wall mode: whether a thread that is not on a CPU can be counted with its
+ * last stack instead of being stopped. It can if it has not run since that
+ * stack was taken; the short run our own interrupt caused (leaving and
+ * re-entering its system call) is forgiven once, at the first tick after. */
+static bool wall_can_reuse(struct loop *l, struct thread *th, char state)
+{
+	uint64_t cpu;
+
+	if (!th->have_last || state == 'R' || state == 0 || !thread_cpu_ns(l, th, &cpu))
+		return false;
+	if (th->just_sampled) {
+		th->just_sampled = false;
+		th->cpu_ns = cpu;
+		return true;
+	}
+	return cpu == th->cpu_ns;
+}
+
+/* One tick: choose the threads to sample and interrupt them together;
+ * their stops are reaped as they come. */
 static void tick(struct loop *l)
 {
+	uint64_t t0 = mono_ns();
+
 	for (size_t i = 0; i < l->t->nthreads; i++) {
 		struct thread *th = &l->t->threads[i];
-		if (th->state == TS_RUNNING)
-			target_interrupt(l->t, th);
+		char state;
+
+		if (th->state == TS_INTERRUPTING) {
+			/* Never interrupt twice; wall mode counts the wait. */
+			th->pending_ticks++;
+			continue;
+		}
+		if (th->state == TS_GROUP_STOPPED) {
+			/* Stopped by job control: idle, but wall time passes. */
+			if (l->c->mode == MODE_WALL && th->have_last) {
+				count_stack(l, th->last_pcs, (int)th->last_n, th->tid,
+					    th->last_truncated, 1);
+				l->stats->reused++;
+			}
+			continue;
+		}
+		if (th->state != TS_RUNNING)
+			continue;
+		state = thread_sched_state(l, th);
+		if (l->c->mode == MODE_CPU) {
+			if (state != 'R')
+				continue;
+		} else if (wall_can_reuse(l, th, state)) {
+			count_stack(l, th->last_pcs, (int)th->last_n, th->tid, th->last_truncated, 1);
+			l->stats->reused++;
+			continue;
+		}
+		if (target_interrupt(l->t, th) == 0)
+			l->stats->interrupts++;
 	}
+	l->stats->tick_total_ns += mono_ns() - t0;
 }
 
 int sampler_run(struct target *t, const struct sampler_conf *c, struct stacktab *st,
 		sampler_new_stack_fn on_new, void *ctx, struct sampler_stats *out)
 {
-	struct loop l = { .t = t, .c = c, .st = st, .on_new = on_new, .ctx = ctx, .stats = out };
+	struct loop *l = xcalloc(1, sizeof(*l));
 	struct itimerspec its;
 	struct pollfd pfd[3];
 	uint64_t period = 1000000000ull / c->hz, deadline = 0;
@@ -101,13 +293,16 @@ int sampler_run(struct target *t, const struct sampler_conf *c, struct stacktab 
 	int tfd, sfd, rc = -1;
 	bool stop = false;
 
+	*l = (struct loop){ .t = t, .c = c, .st = st, .on_new = on_new, .ctx = ctx, .stats = out };
 	memset(out, 0, sizeof(*out));
-	l.uw = unwinder_new(t->pid);
-	if (!l.uw)
+	l->uw = unwinder_new(t->pid);
+	if (!l->uw) {
+		free(l);
 		return -1;
-	l.pcs = xmalloc(sizeof(uint64_t) * (size_t)c->max_depth);
+	}
+	l->pcs = xmalloc(sizeof(uint64_t) * (size_t)c->max_depth);
 	for (size_t i = 0; i < CAPTURE_BATCH; i++)
-		capture_init(&l.caps[i], c->stack_cap);
+		capture_init(&l->caps[i], c->stack_cap);
 
 	/* SIGCHLD is blocked in every sprofd thread; here it only wakes poll. */
 	sigemptyset(&chld);
@@ -150,7 +345,7 @@ int sampler_run(struct target *t, const struct sampler_conf *c, struct stacktab 
 		}
 		while (read(sfd, &si, sizeof(si)) == sizeof(si))
 			;
-		drain_events(&l);
+		drain_events(l);
 		if (pfd[2].revents & POLLIN)
 			stop = true;
 		if (t->gone || t->execed)
@@ -160,17 +355,17 @@ int sampler_run(struct target *t, const struct sampler_conf *c, struct stacktab 
 		if (!stop && read(tfd, &exp, sizeof(exp)) == sizeof(exp)) {
 			out->ticks++;
 			out->missed_ticks += exp - 1;
-			tick(&l);
+			tick(l);
 		}
 		/* Threads stopped for this tick are usually reported by now;
 		 * the rest are picked up on the next wake-up. */
-		drain_events(&l);
-		flush_captures(&l);
+		drain_events(l);
+		flush_captures(l);
 	}
 	target_release(t, 100000000ull);
-	/* Stops reaped while releasing were resumed without a capture. */
-	flush_captures(&l);
 	out->end_ns = mono_ns();
+	reservoir_summary(&l->pauses, &out->pause_med_ns, &out->pause_p99_ns);
+	reservoir_summary(&l->unwinds, &out->unwind_med_ns, &out->unwind_p99_ns);
 	rc = 0;
 out:
 	if (tfd >= 0)
@@ -178,8 +373,9 @@ out:
 	if (sfd >= 0)
 		close(sfd);
 	for (size_t i = 0; i < CAPTURE_BATCH; i++)
-		capture_fini(&l.caps[i]);
-	free(l.pcs);
-	unwinder_free(l.uw);
+		capture_fini(&l->caps[i]);
+	free(l->pcs);
+	unwinder_free(l->uw);
+	free(l);
 	return rc;
 }

@@ -140,6 +140,8 @@ static void *session_main(void *arg)
 	c.duration_ns = (uint64_t)(s->o.duration * 1e9);
 	c.max_depth = s->o.max_depth;
 	c.stack_cap = s->o.stack_cap;
+	c.mode = s->o.mode;
+	c.unwind_ptrace = s->o.unwind_ptrace;
 	c.stop_fd = s->stop_fd;
 	s->rc = sampler_run(&s->t, &c, s->stacks, s->symthread_running ? queue_new_stack : NULL,
 			    s, &s->stats);

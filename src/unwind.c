@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
+#include <libunwind-ptrace.h>
 #include <libunwind.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +67,8 @@ struct unwinder {
 	struct module **mods;      /* cache, owned; survives maps reloads */
 	size_t nmods, capmods;
 	unw_addr_space_t as;
+	unw_addr_space_t upt_as;   /* libunwind-ptrace, for the baseline */
+	uint64_t stack_hi;         /* highest stack address read + 1 */
 	struct unwind_stats st;
 };
 
@@ -386,6 +389,8 @@ static int acc_access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *valp
 
 	if (write)
 		return -UNW_EINVAL;
+	if (addr >= c->sp && addr < c->sp + c->cap && addr + sizeof(*valp) > u->stack_hi)
+		u->stack_hi = addr + sizeof(*valp);
 	if (addr >= c->sp && addr + sizeof(*valp) <= c->sp + c->len) {
 		memcpy(valp, c->stack + (addr - c->sp), sizeof(*valp));
 		u->st.mem_stack++;
@@ -488,27 +493,17 @@ struct unwinder *unwinder_new(pid_t pid)
 	return u;
 }
 
-int unwinder_unwind(struct unwinder *u, const struct capture *c, uint64_t *pcs, int max,
-		    bool *truncated)
+/* Walks an initialized cursor into pcs; see unwinder_unwind. */
+static int walk(struct unwinder *u, unw_cursor_t *cur, uint64_t *pcs, int max, bool *truncated)
 {
-	struct uctx x = { u, c };
-	unw_cursor_t cur;
 	unw_word_t ip, sp, prev_sp = 0;
 	bool exact = true;  /* the leaf pc, and a pc after a signal frame */
-	int n = 0, r;
+	int n = 0;
 
-	*truncated = false;
-	u->st.unwinds++;
-	if (max <= 0)
-		return 0;
-	if (unw_init_remote(&cur, u->as, &x) < 0) {
-		pcs[0] = c->regs.rip;
-		return 1;
-	}
 	for (;;) {
-		if (unw_get_reg(&cur, UNW_REG_IP, &ip) < 0 || ip == 0)
+		if (unw_get_reg(cur, UNW_REG_IP, &ip) < 0 || ip == 0)
 			break;
-		unw_get_reg(&cur, UNW_REG_SP, &sp);
+		unw_get_reg(cur, UNW_REG_SP, &sp);
 		/* A frame that did not move the stack up means a bad unwind. */
 		if (n > 0 && sp <= prev_sp && !exact)
 			break;
@@ -518,12 +513,59 @@ int unwinder_unwind(struct unwinder *u, const struct capture *c, uint64_t *pcs, 
 		}
 		pcs[n++] = exact ? ip : ip - 1;
 		prev_sp = sp;
-		exact = unw_is_signal_frame(&cur) > 0;
-		r = unw_step(&cur);
-		if (r <= 0)
+		exact = unw_is_signal_frame(cur) > 0;
+		if (unw_step(cur) <= 0)
 			break;
 	}
 	u->st.frames += (uint64_t)n;
+	return n;
+}
+
+int unwinder_unwind(struct unwinder *u, const struct capture *c, uint64_t *pcs, int max,
+		    bool *truncated)
+{
+	struct uctx x = { u, c };
+	unw_cursor_t cur;
+
+	*truncated = false;
+	u->st.unwinds++;
+	u->stack_hi = 0;
+	if (max <= 0)
+		return 0;
+	if (unw_init_remote(&cur, u->as, &x) < 0) {
+		pcs[0] = c->regs.rip;
+		return 1;
+	}
+	return walk(u, &cur, pcs, max, truncated);
+}
+
+uint64_t unwinder_stack_top(const struct unwinder *u)
+{
+	return u->stack_hi;
+}
+
+int unwinder_unwind_ptrace(struct unwinder *u, pid_t tid, uint64_t *pcs, int max,
+			   bool *truncated)
+{
+	unw_cursor_t cur;
+	void *upt;
+	int n = 0;
+
+	*truncated = false;
+	u->st.unwinds++;
+	if (max <= 0)
+		return 0;
+	if (!u->upt_as) {
+		u->upt_as = unw_create_addr_space(&_UPT_accessors, 0);
+		if (!u->upt_as)
+			return 0;
+	}
+	upt = _UPT_create(tid);
+	if (!upt)
+		return 0;
+	if (unw_init_remote(&cur, u->upt_as, upt) == 0)
+		n = walk(u, &cur, pcs, max, truncated);
+	_UPT_destroy(upt);
 	return n;
 }
 
@@ -543,6 +585,8 @@ void unwinder_free(struct unwinder *u)
 		return;
 	if (u->as)
 		unw_destroy_addr_space(u->as);
+	if (u->upt_as)
+		unw_destroy_addr_space(u->upt_as);
 	for (size_t i = 0; i < u->nmods; i++)
 		module_free(u->mods[i]);
 	free(u->mods);
