@@ -63,7 +63,7 @@ tests/unit/%.o: tests/unit/%.c $(HDRS) $(wildcard tests/unit/*.h) config.mk
 tests/unit/run-unit: $(UNIT_OBJS) src/libsprofd.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $(UNIT_OBJS) src/libsprofd.a $(LIBS) $(CHECK_LIBS)
 
-tests/targets/%: tests/targets/%.c
+tests/targets/%: tests/targets/%.c $(wildcard tests/targets/*.h)
 	$(CC) $(TARGET_CFLAGS) -o $@ $< -lpthread -lm
 
 targets: $(TARGETS)

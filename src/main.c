@@ -77,7 +77,6 @@ static int parse_long(const char *s, long lo, long hi, long *out)
 static int bad_value(const char *opt, const char *val, const char *range)
 {
 	log_err("%s %s: %s", opt, val, range);
-	fprintf(stderr, "Try 'sprofd --help' for more information.\n");
 	return EXIT_USAGE;
 }
 
@@ -218,26 +217,22 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 			printf("sprofd %s\n", SPROFD_VERSION);
 			return EXIT_OK;
 		case ':':
-			log_err("option %s needs a value", argv[optind - 1]);
-			fprintf(stderr, "Try 'sprofd --help' for more information.\n");
+			log_err("option %s needs a value (see sprofd --help)", argv[optind - 1]);
 			return EXIT_USAGE;
 		default:
 			if (optopt)
-				log_err("unknown option -%c", optopt);
+				log_err("unknown option -%c (see sprofd --help)", optopt);
 			else
-				log_err("unknown option %s", argv[optind - 1]);
-			fprintf(stderr, "Try 'sprofd --help' for more information.\n");
+				log_err("unknown option %s (see sprofd --help)", argv[optind - 1]);
 			return EXIT_USAGE;
 		}
 	}
 	if (optind < argc) {
-		log_err("unexpected argument '%s'", argv[optind]);
-		fprintf(stderr, "Try 'sprofd --help' for more information.\n");
+		log_err("unexpected argument '%s' (see sprofd --help)", argv[optind]);
 		return EXIT_USAGE;
 	}
 	if (!have_pid) {
-		log_err("no target: give the process to profile with -p PID");
-		fprintf(stderr, "Try 'sprofd --help' for more information.\n");
+		log_err("no target: give the process to profile with -p PID (see sprofd --help)");
 		return EXIT_USAGE;
 	}
 	if (cli->quiet)
