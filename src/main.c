@@ -296,6 +296,9 @@ int main(int argc, char **argv)
 	code = parse_args(argc, argv, &cli);
 	if (code >= 0)
 		return code;
+	/* libdw would ask debuginfod servers for missing debug info, which can
+	 * block on the network for a long time; never do so unasked. */
+	unsetenv("DEBUGINFOD_URLS");
 
 	/* Every thread blocks these: the tracer reads SIGCHLD from a signalfd,
 	 * this thread reads the stop signals from another. */
