@@ -15,6 +15,7 @@
 #include "attach.h"
 #include "capture.h"
 #include "log.h"
+#include "oncpu.h"
 #include "stacks.h"
 #include "unwind.h"
 #include "util.h"
@@ -44,6 +45,7 @@ struct loop {
 	size_t ncaps;
 	uint64_t *pcs;
 	struct reservoir pauses, unwinds;
+	struct oncpu *oncpu;   /* cpu mode: the kernel names running threads */
 };
 
 static void reservoir_add(struct reservoir *r, uint64_t v)
@@ -241,6 +243,22 @@ static bool wall_can_reuse(struct loop *l, struct thread *th, char state)
 	return cpu == th->cpu_ns;
 }
 
+/* cpu mode with perf: the kernel just saw this thread on a CPU. */
+static void on_cpu_sample(void *ctx, pid_t tid)
+{
+	struct loop *l = ctx;
+	struct thread *th = target_find(l->t, tid);
+	uint64_t t0 = mono_ns();
+
+	if (!th || th->state != TS_RUNNING)
+		return;
+	/* It may have gone to sleep in the microseconds since: an interrupt
+	 * now would end its system call early. */
+	if (thread_sched_state(l, th) == 'R' && target_interrupt(l->t, th) == 0)
+		l->stats->interrupts++;
+	l->stats->tick_total_ns += mono_ns() - t0;
+}
+
 /* One tick: choose the threads to sample and interrupt them together;
  * their stops are reaped as they come. */
 static void tick(struct loop *l)
@@ -287,7 +305,7 @@ int sampler_run(struct target *t, const struct sampler_conf *c, struct stacktab 
 {
 	struct loop *l = xcalloc(1, sizeof(*l));
 	struct itimerspec its;
-	struct pollfd pfd[3];
+	struct pollfd pfd[4];
 	uint64_t period = 1000000000ull / c->hz, deadline = 0;
 	sigset_t chld;
 	int tfd, sfd, rc = -1;
@@ -301,6 +319,12 @@ int sampler_run(struct target *t, const struct sampler_conf *c, struct stacktab 
 		return -1;
 	}
 	l->pcs = xmalloc(sizeof(uint64_t) * (size_t)c->max_depth);
+	if (c->mode == MODE_CPU) {
+		l->oncpu = oncpu_open(c->hz);
+		if (!l->oncpu)
+			log_debug("sampler: no perf events (%s); scanning threads at each tick",
+				  strerror(errno));
+	}
 	for (size_t i = 0; i < CAPTURE_BATCH; i++)
 		capture_init(&l->caps[i], c->stack_cap);
 
@@ -329,6 +353,7 @@ int sampler_run(struct target *t, const struct sampler_conf *c, struct stacktab 
 	pfd[0] = (struct pollfd){ .fd = tfd, .events = POLLIN };
 	pfd[1] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 	pfd[2] = (struct pollfd){ .fd = c->stop_fd, .events = POLLIN };
+	pfd[3] = (struct pollfd){ .fd = l->oncpu ? oncpu_fd(l->oncpu) : -1, .events = POLLIN };
 
 	while (!stop) {
 		struct signalfd_siginfo si;
@@ -339,7 +364,7 @@ int sampler_run(struct target *t, const struct sampler_conf *c, struct stacktab 
 			uint64_t now = mono_ns();
 			timeout = now >= deadline ? 0 : (int)((deadline - now) / 1000000) + 1;
 		}
-		if (poll(pfd, 3, timeout) < 0 && errno != EINTR) {
+		if (poll(pfd, 4, timeout) < 0 && errno != EINTR) {
 			log_err("sampler: poll: %s", strerror(errno));
 			break;
 		}
@@ -355,8 +380,11 @@ int sampler_run(struct target *t, const struct sampler_conf *c, struct stacktab 
 		if (!stop && read(tfd, &exp, sizeof(exp)) == sizeof(exp)) {
 			out->ticks++;
 			out->missed_ticks += exp - 1;
-			tick(l);
+			if (!l->oncpu)
+				tick(l);
 		}
+		if (!stop && l->oncpu)
+			oncpu_drain(l->oncpu, t->pid, on_cpu_sample, l);
 		/* Threads stopped for this tick are usually reported by now;
 		 * the rest are picked up on the next wake-up. */
 		drain_events(l);
@@ -375,6 +403,7 @@ out:
 	for (size_t i = 0; i < CAPTURE_BATCH; i++)
 		capture_fini(&l->caps[i]);
 	free(l->pcs);
+	oncpu_close(l->oncpu);
 	unwinder_free(l->uw);
 	free(l);
 	return rc;

@@ -1,0 +1,28 @@
+/* oncpu.h: which threads of a process are on a CPU, told by the kernel.
+ * One software cpu-clock perf event per CPU samples whatever runs there at
+ * the requested rate (idle excluded); each sample names a thread. The
+ * sampler stops exactly the threads named, soon after the kernel saw them
+ * running, and never has to scan thousands of sleeping threads. Needs
+ * perf_event_open on every CPU (root or CAP_PERFMON); where that is refused,
+ * oncpu_open fails and the caller scans /proc instead. Owns the events and
+ * their ring buffers. */
+#ifndef SPROFD_ONCPU_H
+#define SPROFD_ONCPU_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+struct oncpu;
+
+/* Opens the events; returns NULL with errno set if perf is unavailable. */
+struct oncpu *oncpu_open(unsigned hz);
+/* A descriptor that polls readable when samples are waiting. */
+int oncpu_fd(const struct oncpu *o);
+/* Calls fn for each waiting sample taken in process pid, oldest first per
+ * CPU, and consumes all waiting samples. */
+void oncpu_drain(struct oncpu *o, pid_t pid, void (*fn)(void *ctx, pid_t tid), void *ctx);
+/* Samples the kernel dropped because we read too late. */
+uint64_t oncpu_lost(const struct oncpu *o);
+void oncpu_close(struct oncpu *o);
+
+#endif
