@@ -3,10 +3,12 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -116,6 +118,25 @@ static void symthread_finish(struct session *s)
 	s->symthread_running = false;
 }
 
+/* Gives the tracing thread the lowest real-time priority, or failing that
+ * a high nice value. A target thread that stops for a sample stays stopped
+ * until this thread is scheduled to resume it; on a saturated machine a
+ * normal thread can wait milliseconds for a CPU, and the target with it.
+ * The thread sleeps between events and each event is microseconds of work,
+ * so it takes little from the machine. Threads it creates would inherit the
+ * policy, so it must be called after the symbolizer thread exists. */
+static void raise_priority(void)
+{
+	struct sched_param sp = { .sched_priority = 1 };
+
+	if (pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) == 0) {
+		log_debug("tracing thread runs at real-time priority 1 (SCHED_FIFO)");
+		return;
+	}
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), -10) == 0)
+		log_debug("tracing thread runs at nice -10");
+}
+
 /* The tracing thread: attach, sample, and end, which detaches. */
 static void *session_main(void *arg)
 {
@@ -136,6 +157,7 @@ static void *session_main(void *arg)
 		s->symthread_running = true;
 	sem_post(&s->attached);
 
+	raise_priority();
 	c.hz = s->o.hz;
 	c.duration_ns = (uint64_t)(s->o.duration * 1e9);
 	c.max_depth = s->o.max_depth;
