@@ -432,8 +432,11 @@ static int acc_access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *valp
 	re.iov_base = (void *)(uintptr_t)addr;
 	re.iov_len = sizeof(*valp);
 	u->st.mem_live++;
-	if (process_vm_readv(u->pid, &lo, 1, &re, 1, 0) != (ssize_t)sizeof(*valp))
+	if (process_vm_readv(u->pid, &lo, 1, &re, 1, 0) != (ssize_t)sizeof(*valp)) {
+		/* libunwind may use the value even after an error. */
+		*valp = 0;
 		return -UNW_EINVAL;
+	}
 	return 0;
 }
 
@@ -538,9 +541,15 @@ static int walk(struct unwinder *u, unw_cursor_t *cur, uint64_t *pcs, int max, b
 		}
 		pcs[n++] = exact ? ip : ip - 1;
 		prev_sp = sp;
-		exact = unw_is_signal_frame(cur) > 0;
 		if (unw_step(cur) <= 0)
 			break;
+		/* After a step, libunwind says whether the frame just left was a
+		 * signal trampoline (the registers of the new frame came from a
+		 * signal context). Neither the trampoline's pc nor the interrupted
+		 * pc is a return address, so neither gets the 1 subtracted. */
+		exact = unw_is_signal_frame(cur) > 0;
+		if (exact)
+			pcs[n - 1] = ip;
 	}
 	u->st.frames += (uint64_t)n;
 	return n;
