@@ -27,7 +27,7 @@ struct thread {
 	uint64_t interrupt_ns;  /* when the pending interrupt was sent */
 	uint64_t samples;
 	/* Kept for the sampler; attach only opens nothing and frees these. */
-	int stat_fd, schedstat_fd;   /* /proc/PID/task/TID/..., -1 until opened */
+	int stat_fd, schedstat_fd, syscall_fd; /* /proc/PID/task/TID/..., or -1 */
 	uint32_t pending_ticks;      /* ticks that passed while interrupting */
 	uint64_t stack_top;          /* how far up the last unwind read, or 0 */
 	uint64_t cpu_ns;             /* CPU time when last_pcs was taken */

@@ -38,4 +38,12 @@ int capture_take(struct capture *c, pid_t pid, pid_t tid, const struct maps *map
 int capture_take_to(struct capture *c, pid_t pid, pid_t tid, const struct maps *maps,
 		    uint64_t top);
 
+/* Takes a thread that is blocked in the kernel without stopping it, from
+ * /proc/PID/task/TID/syscall (kept open in *fd): only the stack pointer and
+ * program counter are known, the other registers read as 0, so unwinding
+ * may stop early where a frame needs one of them. The stack copy is stable
+ * as long as the thread stays blocked; the caller checks that it did.
+ * Returns -1 if the thread is running or the file cannot be read. */
+int capture_asleep(struct capture *c, pid_t pid, pid_t tid, const struct maps *maps, int *fd);
+
 #endif

@@ -36,6 +36,7 @@ struct sampler_stats {
 	uint64_t ticks, missed_ticks, samples, truncated, lost;
 	uint64_t interrupts;      /* PTRACE_INTERRUPTs sent */
 	uint64_t reused;          /* wall mode: samples of idle threads, no stop */
+	uint64_t asleep;          /* wall mode: first stacks taken without a stop */
 	uint64_t start_ns, end_ns;
 	/* Time a thread spent stopped by us, reaped -> resumed. */
 	uint64_t pause_total_ns, pause_max_ns, pause_med_ns, pause_p99_ns;

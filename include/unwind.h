@@ -29,6 +29,9 @@ struct unwinder *unwinder_new(pid_t pid);
  * Returns the frame count (>= 1 when the leaf pc is known). */
 int unwinder_unwind(struct unwinder *u, const struct capture *c, uint64_t *pcs, int max,
 		    bool *truncated);
+/* Whether the last unwind ended where the call-frame information says the
+ * stack ends (the thread's start), rather than at an error or the limit. */
+bool unwinder_last_complete(const struct unwinder *u);
 /* The highest stack address (exclusive) the last unwinder_unwind read,
  * copy or not: the next capture of that thread need copy no further. */
 uint64_t unwinder_stack_top(const struct unwinder *u);

@@ -99,7 +99,7 @@ static struct thread *thread_add(struct target *t, pid_t tid)
 	memset(th, 0, sizeof(*th));
 	th->tid = tid;
 	th->state = TS_RUNNING;
-	th->stat_fd = th->schedstat_fd = -1;
+	th->stat_fd = th->schedstat_fd = th->syscall_fd = -1;
 	u64map_put(t->index, (uint64_t)tid, t->nthreads);
 	t->nthreads++;
 	t->threads_seen++;
@@ -113,6 +113,8 @@ static void thread_clear(struct thread *th)
 		close(th->stat_fd);
 	if (th->schedstat_fd >= 0)
 		close(th->schedstat_fd);
+	if (th->syscall_fd >= 0)
+		close(th->syscall_fd);
 	free(th->last_pcs);
 }
 

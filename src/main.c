@@ -334,11 +334,11 @@ int main(int argc, char **argv)
 		const struct sampler_stats *st = session_stats(s);
 		uint64_t stops = st->interrupts ? st->interrupts : 1;
 		log_debug("%llu ticks (%llu missed), %llu samples, %llu lost, %llu truncated, "
-			  "%llu interrupts, %llu reused",
+			  "%llu interrupts, %llu reused, %llu taken asleep",
 			  (unsigned long long)st->ticks, (unsigned long long)st->missed_ticks,
 			  (unsigned long long)st->samples, (unsigned long long)st->lost,
 			  (unsigned long long)st->truncated, (unsigned long long)st->interrupts,
-			  (unsigned long long)st->reused);
+			  (unsigned long long)st->reused, (unsigned long long)st->asleep);
 		log_debug("capture pause median %.1f us, p99 %.1f us, max %.1f us; "
 			  "unwind median %.1f us, p99 %.1f us; stack copied %.0f bytes/stop; "
 			  "tick %.1f us",

@@ -42,6 +42,7 @@ struct loop {
 	struct sampler_stats *stats;
 	struct unwinder *uw;
 	struct capture caps[CAPTURE_BATCH];
+	struct capture asleep;  /* for threads taken without stopping them */
 	size_t ncaps;
 	uint64_t *pcs;
 	struct reservoir pauses, unwinds;
@@ -259,6 +260,35 @@ static void on_cpu_sample(void *ctx, pid_t tid)
 	l->stats->tick_total_ns += mono_ns() - t0;
 }
 
+/* Wall mode: takes the first stack of a sleeping thread without stopping
+ * it, from what the kernel shows of a blocked thread. Accepted only if the
+ * thread used no CPU meanwhile and the unwind reached the thread's start
+ * with just SP and PC to begin from; else the caller interrupts it. */
+static bool wall_take_asleep(struct loop *l, struct thread *th)
+{
+	uint64_t cpu0, cpu1;
+	bool trunc = false;
+	int n;
+
+	if (l->c->unwind_ptrace || !thread_cpu_ns(l, th, &cpu0))
+		return false;
+	if (capture_asleep(&l->asleep, l->t->pid, th->tid, unwinder_maps(l->uw),
+			   &th->syscall_fd) < 0)
+		return false;
+	if (!thread_cpu_ns(l, th, &cpu1) || cpu1 != cpu0)
+		return false;
+	n = unwinder_unwind(l->uw, &l->asleep, l->pcs, l->c->max_depth, &trunc);
+	if (n <= 0 || (!trunc && !unwinder_last_complete(l->uw)))
+		return false;
+	count_stack(l, l->pcs, n, th->tid, trunc, 1);
+	keep_last(th, l->pcs, n, trunc);
+	th->stack_top = unwinder_stack_top(l->uw) + STACK_TOP_MARGIN;
+	th->just_sampled = false;
+	th->cpu_ns = cpu1;
+	l->stats->asleep++;
+	return true;
+}
+
 /* One tick: choose the threads to sample and interrupt them together;
  * their stops are reaped as they come. */
 static void tick(struct loop *l)
@@ -292,6 +322,9 @@ static void tick(struct loop *l)
 		} else if (wall_can_reuse(l, th, state)) {
 			count_stack(l, th->last_pcs, (int)th->last_n, th->tid, th->last_truncated, 1);
 			l->stats->reused++;
+			continue;
+		} else if (!th->have_last && (state == 'S' || state == 'D') &&
+			   wall_take_asleep(l, th)) {
 			continue;
 		}
 		if (target_interrupt(l->t, th) == 0)
@@ -327,6 +360,7 @@ int sampler_run(struct target *t, const struct sampler_conf *c, struct stacktab 
 	}
 	for (size_t i = 0; i < CAPTURE_BATCH; i++)
 		capture_init(&l->caps[i], c->stack_cap);
+	capture_init(&l->asleep, c->stack_cap);
 
 	/* SIGCHLD is blocked in every sprofd thread; here it only wakes poll. */
 	sigemptyset(&chld);
@@ -402,6 +436,7 @@ out:
 		close(sfd);
 	for (size_t i = 0; i < CAPTURE_BATCH; i++)
 		capture_fini(&l->caps[i]);
+	capture_fini(&l->asleep);
 	free(l->pcs);
 	oncpu_close(l->oncpu);
 	unwinder_free(l->uw);

@@ -94,6 +94,7 @@ struct unwinder {
 	unw_addr_space_t as;
 	unw_addr_space_t upt_as;   /* libunwind-ptrace, for the baseline */
 	uint64_t stack_hi;         /* highest stack address read + 1 */
+	bool complete;             /* the last walk reached the outermost frame */
 	struct unwind_stats st;
 };
 
@@ -526,8 +527,9 @@ static int walk(struct unwinder *u, unw_cursor_t *cur, uint64_t *pcs, int max, b
 {
 	unw_word_t ip, sp, prev_sp = 0;
 	bool exact = true;  /* the leaf pc, and a pc after a signal frame */
-	int n = 0;
+	int n = 0, r;
 
+	u->complete = false;
 	for (;;) {
 		if (unw_get_reg(cur, UNW_REG_IP, &ip) < 0 || ip == 0)
 			break;
@@ -541,8 +543,11 @@ static int walk(struct unwinder *u, unw_cursor_t *cur, uint64_t *pcs, int max, b
 		}
 		pcs[n++] = exact ? ip : ip - 1;
 		prev_sp = sp;
-		if (unw_step(cur) <= 0)
+		r = unw_step(cur);
+		if (r <= 0) {
+			u->complete = r == 0;
 			break;
+		}
 		/* After a step, libunwind says whether the frame just left was a
 		 * signal trampoline (the registers of the new frame came from a
 		 * signal context). Neither the trampoline's pc nor the interrupted
@@ -576,6 +581,11 @@ int unwinder_unwind(struct unwinder *u, const struct capture *c, uint64_t *pcs, 
 	n = walk(u, &cur, pcs, max, truncated);
 	unwinding = false;
 	return n;
+}
+
+bool unwinder_last_complete(const struct unwinder *u)
+{
+	return u->complete;
 }
 
 uint64_t unwinder_stack_top(const struct unwinder *u)
