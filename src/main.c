@@ -34,10 +34,11 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: sprofd -p PID [-F HZ] [-d SECONDS] [-o FILE] [-n ROWS] [-s SORTKEY] [-q]\n"
-		"              [-m cpu|wall] [--max-depth N] [--stack-size BYTES] [-v]\n"
+		"              [-m cpu|wall] [--max-depth N] [--stack-size BYTES]\n"
+		"              [--unwind copy|ptrace] [-v]\n"
 		"       sprofd -h | --help | --version\n"
 		"\n"
-		"Samples the native stacks of every thread of a running process and writes\n"
+		"Samples the native stacks of the threads of a running process and writes\n"
 		"a pstats .prof file (python3 -m pstats, snakeviz, gprof2dot).\n"
 		"\n"
 		"  -p, --pid PID          process to profile\n"
