@@ -14,6 +14,7 @@
 #ifndef SPROFD_PROFILE_H
 #define SPROFD_PROFILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -49,6 +50,12 @@ struct profile_meta {
 	uint64_t start_time;   /* unix seconds */
 };
 
+/* How stacks become functions. */
+struct profile_opts {
+	bool threads;  /* keep threads apart: "thread TID (name)" as outermost frame */
+	bool lines;    /* key entries by the sampled source line, not the function */
+};
+
 struct profile {
 	struct pfunc *funcs;
 	size_t nfuncs;
@@ -64,7 +71,7 @@ struct profile {
  * The profile points into strings owned by whoever owns the frames; it
  * copies nothing but the counts. */
 struct profile *profile_build(const struct stacktab *st, profile_lookup_fn lookup, void *ctx,
-			      const struct profile_meta *meta);
+			      const struct profile_meta *meta, const struct profile_opts *opts);
 void profile_free(struct profile *p);
 
 #endif

@@ -9,7 +9,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "profile.h"
 #include "sampler.h"
+#include "symbols.h"
 
 struct profile;
 struct session;
@@ -22,6 +24,8 @@ struct session_opts {
 	size_t stack_cap;
 	enum sample_mode mode;
 	bool unwind_ptrace;
+	struct sym_opts sym;
+	struct profile_opts prof;
 };
 
 /* Starts the tracing thread and waits until it has attached. Returns the

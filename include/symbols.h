@@ -19,10 +19,22 @@ struct sym_frame {
 	int line;           /* declaration line of the function; 0 if unknown */
 	const char *module; /* basename of the module ("" if none) */
 	bool inlined;       /* this frame was inlined into the next one in the array */
+	int src_line;       /* the line executing in this frame: the sampled address's
+			     * line, or for the caller of an inlined frame the call
+			     * site; 0 if unknown */
+};
+
+/* Symbolization choices; set before the first lookup. */
+struct sym_opts {
+	bool no_inline;     /* report only the real function, not its inline chain */
+	bool raw_names;     /* keep mangled C++/Rust names */
+	bool debuginfod;    /* let libdw fetch missing debug info from debuginfod */
 };
 
 /* pid: the process whose /proc/PID/maps and memory describe the addresses. */
 struct symbolizer *symbolizer_new(pid_t pid, struct strtab *strs);
+/* Sets the options; call before the first lookup (results are cached). */
+void symbolizer_set_opts(struct symbolizer *s, const struct sym_opts *o);
 /* Frames for one lookup address, innermost first (inline chain, then the
  * real function). Returns the count (>= 1) and sets *frames to an array
  * owned by the symbolizer, valid until symbolizer_free. Never fails: an

@@ -269,7 +269,7 @@ static void builder_stack(struct builder *b, const struct stack_view *sv, uint32
 }
 
 struct profile *profile_build(const struct stacktab *st, profile_lookup_fn lookup, void *ctx,
-			      const struct profile_meta *meta)
+			      const struct profile_meta *meta, const struct profile_opts *opts)
 {
 	struct builder b;
 	struct profile *p = xcalloc(1, sizeof(*p));

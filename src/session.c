@@ -153,7 +153,9 @@ static void *session_main(void *arg)
 	/* Read the maps now: if the target exits mid-profile, its modules
 	 * are still known. */
 	s->sym = symbolizer_new(s->o.pid, s->strs);
-	if (pthread_create(&s->symthread, NULL, symbolize_main, s) == 0)
+	if (s->sym)
+		symbolizer_set_opts(s->sym, &s->o.sym);
+	if (s->sym && pthread_create(&s->symthread, NULL, symbolize_main, s) == 0)
 		s->symthread_running = true;
 	sem_post(&s->attached);
 
@@ -235,6 +237,13 @@ int session_join(struct session *s)
 /* Adapts symbolizer_lookup to the profile builder's callback. */
 static int lookup_cb(void *ctx, uint64_t addr, const struct sym_frame **frames)
 {
+	static const struct sym_frame unknown = { "[unknown]", "", 0, "", false, 0 };
+
+	/* Without a symbolizer (the maps could not be read) nothing has a name. */
+	if (!ctx) {
+		*frames = &unknown;
+		return 1;
+	}
 	return symbolizer_lookup(ctx, addr, frames);
 }
 
@@ -254,7 +263,7 @@ struct profile *session_profile(struct session *s)
 	m.missed_ticks = s->stats.missed_ticks;
 	m.truncated = s->stats.truncated;
 	m.start_time = s->start_time;
-	return profile_build(s->stacks, lookup_cb, s->sym, &m);
+	return profile_build(s->stacks, lookup_cb, s->sym, &m, &s->o.prof);
 }
 
 const char *session_comm(const struct session *s)

@@ -98,6 +98,7 @@ struct symbolizer {
 	Dwarf_Die *dies;              /* its inline instances, outermost first */
 	size_t ndies, dies_cap;
 
+	struct sym_opts opts;
 	bool stale;                   /* maps changed: re-report before a miss */
 	bool report_failed;           /* warned once already */
 	uint64_t refresh_ns, last_report_ns;
@@ -933,6 +934,11 @@ static uint64_t sym_resolve(struct symbolizer *s, uint64_t addr)
 }
 
 /* Starts the libdwfl session on the target's current mappings. */
+void symbolizer_set_opts(struct symbolizer *s, const struct sym_opts *o)
+{
+	s->opts = *o;
+}
+
 struct symbolizer *symbolizer_new(pid_t pid, struct strtab *strs)
 {
 	struct symbolizer *s;

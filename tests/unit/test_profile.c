@@ -145,7 +145,7 @@ static void check_root(const struct profile *p, uint64_t total)
 
 static struct profile *build(struct stacktab *st, struct fake_ctx *ctx)
 {
-	return profile_build(st, fake_lookup, ctx, &test_meta);
+	return profile_build(st, fake_lookup, ctx, &test_meta, NULL);
 }
 
 /* Plain calls:
@@ -374,7 +374,7 @@ START_TEST(test_profile_empty)
 {
 	struct stacktab *st = stacktab_new();
 	struct fake_ctx ctx = { 0 };
-	struct profile *p = profile_build(st, fake_lookup, &ctx, NULL);
+	struct profile *p = profile_build(st, fake_lookup, &ctx, NULL, NULL);
 
 	check_root(p, 0);
 	ck_assert_uint_eq(p->nfuncs, 1);
@@ -954,7 +954,7 @@ static void perf_run(const char *shape, void (*gen)(uint64_t, uint64_t *), unsig
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	path = xasprintf("%s/big.prof", dir);
 	t0 = mono_ns();
-	p = profile_build(st, perf_lookup, &c, &test_meta);
+	p = profile_build(st, perf_lookup, &c, &test_meta, NULL);
 	t1 = mono_ns();
 	ck_assert_int_eq(writer_write_file(&writer_prof, p, path), 0);
 	t2 = mono_ns();

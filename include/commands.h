@@ -1,0 +1,13 @@
+/* commands.h: the subcommands of the sprofd executable; main() only picks
+ * one. Each returns an exit code from sprofd.h. */
+#ifndef SPROFD_COMMANDS_H
+#define SPROFD_COMMANDS_H
+
+/* sprofd [-p PID ...]: profile one process (the default command). */
+int cmd_profile(int argc, char **argv);
+/* sprofd report FILE.prof: the console table of a saved profile. */
+int cmd_report(int argc, char **argv);
+/* sprofd dump -p PID: every thread's current stack, once. */
+int cmd_dump(int argc, char **argv);
+
+#endif

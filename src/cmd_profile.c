@@ -1,0 +1,407 @@
+/* cmd_profile.c: the profiling command line: parse and check it, run one
+ * session, write the profile and print the table. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "log.h"
+#include "output.h"
+#include "profile.h"
+#include "report.h"
+#include "session.h"
+#include "sprofd.h"
+#include "util.h"
+
+struct cli {
+	struct session_opts so;
+	const char *output;
+	const char *formats;
+	int rows;
+	enum report_sort sort;
+	bool quiet;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: sprofd -p PID [-F HZ] [-d SECONDS] [-o FILE] [-n ROWS] [-s SORTKEY] [-q]\n"
+		"              [-m cpu|wall] [--max-depth N] [--stack-size BYTES]\n"
+		"              [--unwind copy|ptrace] [-v]\n"
+		"       sprofd -h | --help | --version\n"
+		"\n"
+		"Samples the native stacks of the threads of a running process and writes\n"
+		"a pstats .prof file (python3 -m pstats, snakeviz, gprof2dot).\n"
+		"\n"
+		"  -p, --pid PID          process to profile\n"
+		"  -F, --freq HZ          samples per second per thread (%d-%d, default %d)\n"
+		"  -d, --duration SECS    how long to sample (default: until Ctrl-C or exit)\n"
+		"  -o, --output FILE      profile path (default COMM.PID.TIME.prof)\n"
+		"  -f, --format LIST      output formats, comma-separated (default prof)\n"
+		"  -n, --rows ROWS        rows in the console table (default 20, 0 = none)\n"
+		"  -s, --sort KEY         tottime, cumtime, ncalls or name (default tottime)\n"
+		"  -m, --mode MODE        cpu: threads on a CPU at each tick (default);\n"
+		"                         wall: every thread at every tick\n"
+		"  -q, --quiet            print errors only\n"
+		"  -v, --verbose          print more detail\n"
+		"      --max-depth N      frames kept per stack (1-%d, default %d)\n"
+		"      --stack-size BYTES most stack copied per sample (4K-8M, default 64K)\n"
+		"      --unwind METHOD    copy (default) or ptrace: unwind while the thread is\n"
+		"                         stopped, word by word (slow; for comparison)\n"
+		"      --threads          keep threads apart (thread as the outermost frame)\n"
+		"      --lines            one entry per source line instead of per function\n"
+		"      --no-inline        do not report inlined functions as frames\n"
+		"      --raw-names        do not demangle C++ and Rust names\n"
+		"      --debuginfod       fetch missing debug info from debuginfod servers\n"
+		"  -h, --help             this text\n"
+		"      --version          print the version\n",
+		SPROFD_HZ_MIN, SPROFD_HZ_MAX, SPROFD_HZ_DEFAULT, SPROFD_DEPTH_MAX,
+		SPROFD_DEPTH_DEFAULT);
+}
+
+/* Parses a whole decimal integer in [lo, hi]. */
+static int parse_long(const char *s, long lo, long hi, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int bad_value(const char *opt, const char *val, const char *range)
+{
+	log_err("%s %s: %s", opt, val, range);
+	return EXIT_USAGE;
+}
+
+enum {
+	OPT_MAX_DEPTH = 256, OPT_VERSION, OPT_STACK_SIZE, OPT_UNWIND, OPT_THREADS, OPT_LINES,
+	OPT_NO_INLINE, OPT_RAW_NAMES, OPT_DEBUGINFOD,
+};
+
+/* Parses a byte count with an optional K or M suffix, in [lo, hi]. */
+static int parse_size(const char *s, long lo, long hi, long *out)
+{
+	char *end;
+	long v, mult = 1;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s)
+		return -1;
+	if ((*end == 'K' || *end == 'k') && !end[1])
+		mult = 1024;
+	else if ((*end == 'M' || *end == 'm') && !end[1])
+		mult = 1024 * 1024;
+	else if (*end)
+		return -1;
+	if (v > hi / mult || v * mult < lo)
+		return -1;
+	*out = v * mult;
+	return 0;
+}
+
+/* Fills cli from argv. Returns -1 to go on, or an exit code. */
+static int parse_args(int argc, char **argv, struct cli *cli)
+{
+	static const struct option longopts[] = {
+		{ "pid", required_argument, NULL, 'p' },
+		{ "freq", required_argument, NULL, 'F' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "rows", required_argument, NULL, 'n' },
+		{ "sort", required_argument, NULL, 's' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "mode", required_argument, NULL, 'm' },
+		{ "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
+		{ "stack-size", required_argument, NULL, OPT_STACK_SIZE },
+		{ "unwind", required_argument, NULL, OPT_UNWIND },
+		{ "format", required_argument, NULL, 'f' },
+		{ "threads", no_argument, NULL, OPT_THREADS },
+		{ "lines", no_argument, NULL, OPT_LINES },
+		{ "no-inline", no_argument, NULL, OPT_NO_INLINE },
+		{ "raw-names", no_argument, NULL, OPT_RAW_NAMES },
+		{ "debuginfod", no_argument, NULL, OPT_DEBUGINFOD },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool have_pid = false;
+	int ch, verbose = 0;
+	long v;
+
+	memset(cli, 0, sizeof(*cli));
+	cli->so.hz = SPROFD_HZ_DEFAULT;
+	cli->so.max_depth = SPROFD_DEPTH_DEFAULT;
+	cli->so.stack_cap = SPROFD_STACK_CAP_DEFAULT;
+	cli->rows = 20;
+	cli->sort = SORT_TOTTIME;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":p:F:d:o:f:n:s:m:qvh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'p':
+			if (parse_long(optarg, 1, INT_MAX, &v))
+				return bad_value("-p", optarg, "not a process ID (a positive integer)");
+			cli->so.pid = (pid_t)v;
+			have_pid = true;
+			break;
+		case 'F':
+			if (parse_long(optarg, SPROFD_HZ_MIN, SPROFD_HZ_MAX, &v))
+				return bad_value("-F", optarg, "the rate must be a whole number of samples "
+						 "per second from 1 to 10000");
+			cli->so.hz = (unsigned)v;
+			break;
+		case 'd': {
+			char *end;
+			double d;
+			errno = 0;
+			d = strtod(optarg, &end);
+			if (errno || end == optarg || *end || !isfinite(d) || d <= 0 || d > 31536000)
+				return bad_value("-d", optarg, "the duration must be a number of seconds "
+						 "greater than 0 and at most 31536000 (a year)");
+			cli->so.duration = d;
+			break;
+		}
+		case 'o':
+			if (!*optarg)
+				return bad_value("-o", "''", "the output path must not be empty");
+			cli->output = optarg;
+			break;
+		case 'f': {
+			char why[160];
+			if (output_check_formats(optarg, why, sizeof(why)) < 0)
+				return bad_value("-f", optarg, why);
+			cli->formats = optarg;
+			break;
+		}
+		case OPT_THREADS:
+			cli->so.prof.threads = true;
+			break;
+		case OPT_LINES:
+			cli->so.prof.lines = true;
+			break;
+		case OPT_NO_INLINE:
+			cli->so.sym.no_inline = true;
+			break;
+		case OPT_RAW_NAMES:
+			cli->so.sym.raw_names = true;
+			break;
+		case OPT_DEBUGINFOD:
+			cli->so.sym.debuginfod = true;
+			break;
+		case 'n':
+			if (parse_long(optarg, 0, 1000000, &v))
+				return bad_value("-n", optarg, "the row count must be a whole number from 0 "
+						 "to 1000000");
+			cli->rows = (int)v;
+			break;
+		case 's':
+			if (report_parse_sort(optarg, &cli->sort))
+				return bad_value("-s", optarg, "the sort key must be tottime, cumtime, "
+						 "ncalls or name");
+			break;
+		case 'q':
+			cli->quiet = true;
+			break;
+		case 'm':
+			if (strcmp(optarg, "cpu") == 0)
+				cli->so.mode = MODE_CPU;
+			else if (strcmp(optarg, "wall") == 0)
+				cli->so.mode = MODE_WALL;
+			else
+				return bad_value("-m", optarg, "the mode must be cpu or wall");
+			break;
+		case OPT_STACK_SIZE:
+			if (parse_size(optarg, 4096, 8 << 20, &v))
+				return bad_value("--stack-size", optarg, "the size must be from 4K to 8M "
+						 "bytes (suffixes K and M allowed)");
+			cli->so.stack_cap = (size_t)v;
+			break;
+		case OPT_UNWIND:
+			if (strcmp(optarg, "copy") == 0)
+				cli->so.unwind_ptrace = false;
+			else if (strcmp(optarg, "ptrace") == 0)
+				cli->so.unwind_ptrace = true;
+			else
+				return bad_value("--unwind", optarg, "the method must be copy or ptrace");
+			break;
+		case 'v':
+			verbose++;
+			break;
+		case OPT_MAX_DEPTH:
+			if (parse_long(optarg, 1, SPROFD_DEPTH_MAX, &v))
+				return bad_value("--max-depth", optarg, "the depth must be a whole number "
+						 "from 1 to 4096");
+			cli->so.max_depth = (int)v;
+			break;
+		case 'h':
+			usage(stdout);
+			return EXIT_OK;
+		case OPT_VERSION:
+			printf("sprofd %s\n", SPROFD_VERSION);
+			return EXIT_OK;
+		case ':':
+			log_err("option %s needs a value (see sprofd --help)", argv[optind - 1]);
+			return EXIT_USAGE;
+		default:
+			if (optopt)
+				log_err("unknown option -%c (see sprofd --help)", optopt);
+			else
+				log_err("unknown option %s (see sprofd --help)", argv[optind - 1]);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		log_err("unexpected argument '%s' (see sprofd --help)", argv[optind]);
+		return EXIT_USAGE;
+	}
+	if (!have_pid) {
+		log_err("no target: give the process to profile with -p PID (see sprofd --help)");
+		return EXIT_USAGE;
+	}
+	if (cli->quiet)
+		log_set_level(LOG_LVL_ERR);
+	else if (verbose)
+		log_set_level(LOG_LVL_DEBUG);
+	return -1;
+}
+
+/* Waits for the session to end by itself or for a signal to end it. */
+static void wait_for_end(struct session *s, int sigfd)
+{
+	struct pollfd pfd[2] = {
+		{ .fd = sigfd, .events = POLLIN },
+		{ .fd = session_done_fd(s), .events = POLLIN },
+	};
+
+	for (;;) {
+		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (pfd[1].revents & POLLIN)
+			break;
+		if (pfd[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			if (read(sigfd, &si, sizeof(si)) == sizeof(si))
+				log_info("%s: stopping and writing the profile", strsignal((int)si.ssi_signo));
+			session_stop(s);
+			break;
+		}
+	}
+}
+
+int cmd_profile(int argc, char **argv)
+{
+	struct cli cli;
+	struct session *s;
+	struct profile *p;
+	struct output_opts oo;
+	sigset_t sigs;
+	int code, sigfd, status;
+
+	code = parse_args(argc, argv, &cli);
+	if (code >= 0)
+		return code;
+	/* libdw would ask debuginfod servers for missing debug info, which can
+	 * block on the network for a long time; never do so unasked. */
+	if (!cli.so.sym.debuginfod)
+		unsetenv("DEBUGINFOD_URLS");
+
+	/* Every thread blocks these: the tracer reads SIGCHLD from a signalfd,
+	 * this thread reads the stop signals from another. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGCHLD);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sigdelset(&sigs, SIGCHLD);
+	sigfd = signalfd(-1, &sigs, SFD_CLOEXEC);
+	if (sigfd < 0) {
+		log_err("cannot create a signalfd: %s", strerror(errno));
+		return EXIT_INTERNAL;
+	}
+
+	s = session_start(&cli.so, &code);
+	if (!s)
+		return code;
+	if (cli.so.duration > 0)
+		log_info("sampling PID %d (%s) at %u Hz for %g s", (int)cli.so.pid, session_comm(s),
+			 cli.so.hz, cli.so.duration);
+	else
+		log_info("sampling PID %d (%s) at %u Hz; Ctrl-C to stop", (int)cli.so.pid,
+			 session_comm(s), cli.so.hz);
+	wait_for_end(s, sigfd);
+	if (session_join(s) < 0) {
+		session_free(s);
+		return EXIT_INTERNAL;
+	}
+	{
+		const struct sampler_stats *st = session_stats(s);
+		uint64_t stops = st->interrupts ? st->interrupts : 1;
+		log_debug("%llu ticks (%llu missed), %llu samples, %llu lost, %llu truncated, "
+			  "%llu interrupts, %llu reused, %llu taken asleep",
+			  (unsigned long long)st->ticks, (unsigned long long)st->missed_ticks,
+			  (unsigned long long)st->samples, (unsigned long long)st->lost,
+			  (unsigned long long)st->truncated, (unsigned long long)st->interrupts,
+			  (unsigned long long)st->reused, (unsigned long long)st->asleep);
+		log_debug("capture pause median %.1f us, p99 %.1f us, max %.1f us; "
+			  "unwind median %.1f us, p99 %.1f us; stack copied %.0f bytes/stop; "
+			  "tick %.1f us",
+			  (double)st->pause_med_ns / 1e3, (double)st->pause_p99_ns / 1e3,
+			  (double)st->pause_max_ns / 1e3, (double)st->unwind_med_ns / 1e3,
+			  (double)st->unwind_p99_ns / 1e3, (double)st->stack_bytes / (double)stops,
+			  st->ticks ? (double)st->tick_total_ns / 1e3 / (double)st->ticks : 0.0);
+	}
+	if (session_target_gone(s, &status)) {
+		if (WIFEXITED(status))
+			log_info("PID %d exited with status %d while sampled", (int)cli.so.pid,
+				 WEXITSTATUS(status));
+		else if (WIFSIGNALED(status))
+			log_info("PID %d was killed by %s while sampled", (int)cli.so.pid,
+				 strsignal(WTERMSIG(status)));
+	} else if (session_target_execed(s)) {
+		log_info("PID %d started another program; the profile ends there", (int)cli.so.pid);
+	}
+
+	p = session_profile(s);
+	if (!p) {
+		log_err("no samples were taken from PID %d (%s); no profile written",
+			(int)cli.so.pid, session_comm(s));
+		session_free(s);
+		return EXIT_NO_SAMPLES;
+	}
+	oo.formats = cli.formats;
+	oo.path = cli.output;
+	oo.comm = session_comm(s);
+	oo.pid = cli.so.pid;
+	oo.start_time = p->meta.start_time;
+	if (output_write_all(p, &oo) < 0) {
+		code = EXIT_OUTPUT;
+	} else {
+		if (!cli.quiet && cli.rows > 0)
+			report_print(stdout, p, cli.rows, cli.sort);
+		fflush(stdout);
+		code = EXIT_OK;
+	}
+	profile_free(p);
+	session_free(s);
+	close(sigfd);
+	return code;
+}
