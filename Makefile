@@ -28,8 +28,9 @@ include config.mk
 WARN    = -Wall -Wextra -Wshadow -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes \
           -Wno-unused-parameter $(WERROR)
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE -DSPROFD_VERSION='"$(PACKAGE_VERSION)"' -Iinclude \
-          $(UNWIND_CFLAGS) $(DW_CFLAGS) $(ELF_CFLAGS) $(WARN) $(SANITIZE) $(CPPFLAGS) $(CFLAGS)
-LIBS    = $(UNWIND_LIBS) $(DW_LIBS) $(ELF_LIBS) -lpthread
+          $(UNWIND_CFLAGS) $(DW_CFLAGS) $(ELF_CFLAGS) $(ZLIB_CFLAGS) $(WARN) $(SANITIZE) \
+          $(CPPFLAGS) $(CFLAGS)
+LIBS    = $(UNWIND_LIBS) $(DW_LIBS) $(ELF_LIBS) $(ZLIB_LIBS) $(IBERTY_LIBS) -lpthread
 ALL_LDFLAGS = $(SANITIZE) $(LDFLAGS)
 
 LIB_SRCS := $(filter-out src/main.c,$(wildcard src/*.c))
@@ -42,8 +43,10 @@ UNIT_OBJS := $(UNIT_SRCS:.c=.o)
 # Target programs with known stacks: built -O2 without frame pointers, as
 # production servers are, so unwinding must use DWARF CFI.
 TARGET_SRCS := $(wildcard tests/targets/*.c)
-TARGETS     := $(TARGET_SRCS:.c=)
+TARGET_CXX_SRCS := $(wildcard tests/targets/*.cc)
+TARGETS     := $(TARGET_SRCS:.c=) $(TARGET_CXX_SRCS:.cc=)
 TARGET_CFLAGS = -std=gnu11 -D_GNU_SOURCE -O2 -g -fomit-frame-pointer -Wall -Wextra $(WERROR)
+TARGET_CXXFLAGS = -std=gnu++17 -O2 -g -fomit-frame-pointer -Wall -Wextra $(WERROR)
 
 all: sprofd
 
@@ -64,7 +67,10 @@ tests/unit/run-unit: $(UNIT_OBJS) src/libsprofd.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $(UNIT_OBJS) src/libsprofd.a $(LIBS) $(CHECK_LIBS)
 
 tests/targets/%: tests/targets/%.c $(wildcard tests/targets/*.h)
-	$(CC) $(TARGET_CFLAGS) -o $@ $< -lpthread -lm
+	$(CC) $(TARGET_CFLAGS) -o $@ $< -lpthread -lm -ldl
+
+tests/targets/%: tests/targets/%.cc $(wildcard tests/targets/*.h)
+	$(CXX) $(TARGET_CXXFLAGS) -o $@ $< -lpthread -ldl
 
 targets: $(TARGETS)
 
