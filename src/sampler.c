@@ -47,6 +47,11 @@ struct loop {
 	uint64_t *pcs;
 	struct reservoir pauses, unwinds;
 	struct oncpu *oncpu;   /* cpu mode: the kernel names running threads */
+	pid_t *chosen;         /* threads to interrupt at this tick */
+	size_t chosen_cap;
+	uint64_t last_tick_ns; /* what choosing cost at the last tick */
+	uint64_t skip;         /* ticks to let pass: choosing costs too much */
+	bool warned_slow;
 };
 
 static void reservoir_add(struct reservoir *r, uint64_t v)
@@ -226,40 +231,6 @@ static void drain_events(struct loop *l)
 	}
 }
 
-/* Wall mode: whether a thread that is not on a CPU can be counted with its
- * last stack instead of being stopped. It can if it has not run since that
- * stack was taken; the short run our own interrupt caused (leaving and
- * re-entering its system call) is forgiven once, at the first tick after. */
-static bool wall_can_reuse(struct loop *l, struct thread *th, char state)
-{
-	uint64_t cpu;
-
-	if (!th->have_last || state == 'R' || state == 0 || !thread_cpu_ns(l, th, &cpu))
-		return false;
-	if (th->just_sampled) {
-		th->just_sampled = false;
-		th->cpu_ns = cpu;
-		return true;
-	}
-	return cpu == th->cpu_ns;
-}
-
-/* cpu mode with perf: the kernel just saw this thread on a CPU. */
-static void on_cpu_sample(void *ctx, pid_t tid)
-{
-	struct loop *l = ctx;
-	struct thread *th = target_find(l->t, tid);
-	uint64_t t0 = mono_ns();
-
-	if (!th || th->state != TS_RUNNING)
-		return;
-	/* It may have gone to sleep in the microseconds since: an interrupt
-	 * now would end its system call early. */
-	if (thread_sched_state(l, th) == 'R' && target_interrupt(l->t, th) == 0)
-		l->stats->interrupts++;
-	l->stats->tick_total_ns += mono_ns() - t0;
-}
-
 /* Wall mode: takes the first stack of a sleeping thread without stopping
  * it, from what the kernel shows of a blocked thread. Accepted only if the
  * thread used no CPU meanwhile and the unwind reached the thread's start
@@ -289,15 +260,64 @@ static bool wall_take_asleep(struct loop *l, struct thread *th)
 	return true;
 }
 
-/* One tick: choose the threads to sample and interrupt them together;
- * their stops are reaped as they come. */
+/* Wall mode: counts a thread without stopping it when it cannot have moved.
+ * It has not if its CPU time is what it was when its last stack was taken;
+ * the short run our own interrupt caused (leaving and re-entering its
+ * system call) is forgiven once, at the first tick after, if it is asleep
+ * again by then. Returns true if the thread was counted. */
+static bool wall_count_idle(struct loop *l, struct thread *th)
+{
+	uint64_t cpu;
+	char state;
+
+	if (!thread_cpu_ns(l, th, &cpu))
+		return false;
+	if (th->have_last && !th->just_sampled && cpu == th->cpu_ns)
+		goto reuse;
+	state = thread_sched_state(l, th);
+	if (state != 'S' && state != 'D')
+		return false;   /* running, or in a stop of ours not yet reaped */
+	if (th->have_last) {
+		if (!th->just_sampled)
+			return false;   /* it ran on its own: its stack may differ */
+		th->just_sampled = false;
+		th->cpu_ns = cpu;
+		goto reuse;
+	}
+	return wall_take_asleep(l, th);
+reuse:
+	count_stack(l, th->last_pcs, (int)th->last_n, th->tid, th->last_truncated, 1);
+	l->stats->reused++;
+	return true;
+}
+
+/* cpu mode with perf: the kernel just saw this thread on a CPU. */
+static void on_cpu_sample(void *ctx, pid_t tid)
+{
+	struct loop *l = ctx;
+	struct thread *th = target_find(l->t, tid);
+	uint64_t t0 = mono_ns();
+
+	if (!th || th->state != TS_RUNNING)
+		return;
+	/* It may have gone to sleep in the microseconds since: an interrupt
+	 * now would end its system call early. */
+	if (thread_sched_state(l, th) == 'R' && target_interrupt(l->t, th) == 0)
+		l->stats->interrupts++;
+	l->stats->tick_total_ns += mono_ns() - t0;
+}
+
+/* One tick: choose the threads to sample, then interrupt them together, so
+ * none waits stopped while the others are being chosen; their stops are
+ * reaped as they come. */
 static void tick(struct loop *l)
 {
 	uint64_t t0 = mono_ns();
+	size_t nchosen = 0;
 
+	xgrow((void **)&l->chosen, &l->chosen_cap, l->t->nthreads, sizeof(*l->chosen));
 	for (size_t i = 0; i < l->t->nthreads; i++) {
 		struct thread *th = &l->t->threads[i];
-		char state;
 
 		if (th->state == TS_INTERRUPTING) {
 			/* Never interrupt twice; wall mode counts the wait. */
@@ -315,22 +335,21 @@ static void tick(struct loop *l)
 		}
 		if (th->state != TS_RUNNING)
 			continue;
-		state = thread_sched_state(l, th);
 		if (l->c->mode == MODE_CPU) {
-			if (state != 'R')
+			if (thread_sched_state(l, th) != 'R')
 				continue;
-		} else if (wall_can_reuse(l, th, state)) {
-			count_stack(l, th->last_pcs, (int)th->last_n, th->tid, th->last_truncated, 1);
-			l->stats->reused++;
-			continue;
-		} else if (!th->have_last && (state == 'S' || state == 'D') &&
-			   wall_take_asleep(l, th)) {
+		} else if (wall_count_idle(l, th)) {
 			continue;
 		}
-		if (target_interrupt(l->t, th) == 0)
+		l->chosen[nchosen++] = th->tid;
+	}
+	for (size_t i = 0; i < nchosen; i++) {
+		struct thread *th = target_find(l->t, l->chosen[i]);
+		if (th && target_interrupt(l->t, th) == 0)
 			l->stats->interrupts++;
 	}
 	l->stats->tick_total_ns += mono_ns() - t0;
+	l->last_tick_ns = mono_ns() - t0;
 }
 
 int sampler_run(struct target *t, const struct sampler_conf *c, struct stacktab *st,
@@ -414,8 +433,22 @@ int sampler_run(struct target *t, const struct sampler_conf *c, struct stacktab 
 		if (!stop && read(tfd, &exp, sizeof(exp)) == sizeof(exp)) {
 			out->ticks++;
 			out->missed_ticks += exp - 1;
-			if (!l->oncpu)
+			if (l->skip > exp) {
+				l->skip -= exp;
+				out->missed_ticks++;
+			} else if (!l->oncpu) {
 				tick(l);
+				/* Never spend more than a quarter of the period
+				 * choosing threads: this thread may run at real-time
+				 * priority, and the target needs the CPU. */
+				l->skip = l->last_tick_ns * 4 / period;
+				if (l->skip && !l->warned_slow) {
+					log_warn("sampler: choosing threads takes %.1f ms per tick; "
+						 "sampling every %llu ticks", (double)l->last_tick_ns / 1e6,
+						 (unsigned long long)l->skip + 1);
+					l->warned_slow = true;
+				}
+			}
 		}
 		if (!stop && l->oncpu)
 			oncpu_drain(l->oncpu, t->pid, on_cpu_sample, l);
@@ -438,6 +471,7 @@ out:
 		capture_fini(&l->caps[i]);
 	capture_fini(&l->asleep);
 	free(l->pcs);
+	free(l->chosen);
 	oncpu_close(l->oncpu);
 	unwinder_free(l->uw);
 	free(l);

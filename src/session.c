@@ -237,7 +237,7 @@ int session_join(struct session *s)
 /* Adapts symbolizer_lookup to the profile builder's callback. */
 static int lookup_cb(void *ctx, uint64_t addr, const struct sym_frame **frames)
 {
-	static const struct sym_frame unknown = { "[unknown]", "", 0, "", false, 0 };
+	static const struct sym_frame unknown = { .func = "[unknown]", .file = "", .module = "" };
 
 	/* Without a symbolizer (the maps could not be read) nothing has a name. */
 	if (!ctx) {
