@@ -12,14 +12,19 @@ class SplitTest(SprofdTestCase):
     def test_shares_and_unwinding(self):
         target = self.start_target("split")
         out = self.path("split.prof")
-        run = self.sprofd("-p", target.pid, "-F", 1000, "-d", 3, "-o", out)
-        prof = self.check_run(run, out, 1000, pid=target.pid, comm="split")
-        total = prof.total
+        # In the default cpu mode the count depends on how much CPU the
+        # target gets on a shared machine; sample for up to 12 s until 1,000.
+        for secs in (3, 9):
+            run = self.sprofd("-p", target.pid, "-F", 1000, "-d", secs, "-o", out)
+            prof = self.check_run(run, out, 1000, pid=target.pid, comm="split")
+            total = prof.total
+            if total >= 1000:
+                break
         info = "%d samples; top functions:\n%s\n%s" % (total, prof.top(), run)
         self.assertGreaterEqual(total, 1000, info)
         h = run.header()
         self.assertEqual(h.group("threads"), "1", info)
-        self.assertAlmostEqual(float(h.group("secs")), 3, delta=0.5, msg=info)
+        self.assertAlmostEqual(float(h.group("secs")), secs, delta=0.5, msg=info)
 
         a = prof.self_samples("hot_a") / total * 100
         b = prof.self_samples("hot_b") / total * 100
