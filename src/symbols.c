@@ -3,29 +3,42 @@
  * every address already resolved (see symbols.h). */
 #include "symbols.h"
 
+#include <dlfcn.h>
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <libiberty/demangle.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "maps.h"
+#include "perfmap.h"
 #include "util.h"
 
 /* Addresses in no module re-read the maps at most this often by default. */
 #define SYM_REFRESH_NS   1000000000ULL
 /* Frames are stored in blocks that never move, so results stay valid. */
 #define SYM_BLOCK_FRAMES 1024
-/* Cache value of every address that fell in no module. */
+/* Entries of every address that fell in no module, and of those in
+ * anonymous executable memory that no perf map entry names. In the cache
+ * such an address also keeps the generation (see sym_generation) it was
+ * resolved in, with SYM_NOMOD set, so that it is retried once the maps or
+ * the perf map were read again. */
 #define SYM_UNKNOWN      0
+#define SYM_ANON         1
+#define SYM_NOMOD        (1ULL << 63)
 /* What /proc/PID/maps appends to a file deleted since it was mapped, and
  * libdwfl expects to read such a module from memory. */
 #define SYM_DELETED      " (deleted)"
+/* The library libdw loads to ask debuginfod servers. */
+#define SYM_DEBUGINFOD_SO "libdebuginfod.so.1"
 /* DWARF 6 language code of C17, newer than this dwarf.h. */
 #define SYM_LANG_C17     0x002c
 
@@ -71,27 +84,42 @@ struct sym_elfsym {
  * freed when libdwfl drops the module. */
 struct sym_mod {
 	const char *module, *path;    /* interned; NULL until first needed */
-	char *map_files;              /* a deleted file: its /proc/PID/map_files link */
+	char *map_files;              /* its /proc/PID/map_files link */
+	char *root_path;              /* its path in the target's mount namespace */
+	uint64_t ino;                 /* the inode mapped */
+	bool deleted;                 /* maps says the file was deleted */
+	struct symbolizer *owner;
 	struct sym_elfsym *syms;      /* sorted by lo; built on first use */
 	size_t nsyms;
 	struct sym_elfsym *labels;    /* sizeless symbols (assembly), by lo */
 	size_t nlabels;
 	bool syms_built;
+	struct u64map *paths;         /* libdw's file name -> interned full path */
 	struct u64map *cus;           /* CU DIE data address -> index into cuv */
 	struct sym_cu *cuv;
 	size_t ncu, cucap;
+};
+
+/* An address range of anonymous executable memory. */
+struct sym_range {
+	uint64_t lo, hi;
 };
 
 struct symbolizer {
 	pid_t pid;
 	struct strtab *strs;
 	Dwfl *dwfl;
+	bool same_mntns;              /* the target sees our files at our paths */
+	struct perfmap *jit;          /* its /tmp/perf-PID.map */
+	struct sym_range *anon;       /* anonymous executable mappings, by address */
+	size_t nanon, anon_cap;
+	struct u64map *demangled;     /* interned mangled name -> interned readable one */
 
 	struct u64map *cache;         /* lookup address -> index into entries */
 	struct sym_entry *entries;    /* entries[SYM_UNKNOWN] is &unknown */
 	size_t nentries, entries_cap;
 	struct sym_block *blocks;     /* newest first */
-	struct sym_frame unknown;
+	struct sym_frame unknown, anon_frame;
 
 	struct sym_frame *scratch;    /* frames of the lookup in progress */
 	size_t nscratch, scratch_cap;
@@ -100,9 +128,11 @@ struct symbolizer {
 
 	struct sym_opts opts;
 	bool stale;                   /* maps changed: re-report before a miss */
+	bool jit_stale;               /* maps re-read: read the perf map too */
 	bool report_failed;           /* warned once already */
-	uint64_t refresh_ns, last_report_ns;
+	uint64_t refresh_ns, last_report_ns, last_jit_ns;
 	uint64_t resolved, hits, reports;
+	uint64_t jit_reads;           /* perf map reads that found new entries */
 };
 
 /* Tidies a path lexically: drops empty and "." components and folds
@@ -170,7 +200,42 @@ static const char *sym_intern_path(struct symbolizer *s, const char *file, const
 	return r;
 }
 
-/* Appends one frame to the lookup in progress. */
+/* Demangles with libiberty's cplus_demangle, which also reads Rust. */
+char *symbols_demangle(const char *name)
+{
+	/* Only names in the Itanium C++ ABI or Rust manglings: libiberty
+	 * would otherwise read a C name such as "f" as a type ("float"). */
+	if (name[0] != '_' || (name[1] != 'Z' && name[1] != 'R'))
+		return NULL;
+	/* The automatic style tries Rust (legacy and v0) first, as legacy
+	 * Rust names are valid C++ names too, then C++. */
+	return cplus_demangle(name, DMGL_PARAMS | DMGL_ANSI);
+}
+
+/* The interned name to show for a symbol: demangled unless raw names were
+ * asked for. Each mangled name is demangled once. */
+static const char *sym_name(struct symbolizer *s, const char *name)
+{
+	const char *raw = strtab_intern(s->strs, name), *nice;
+	uint64_t v;
+	char *d;
+
+	if (s->opts.raw_names || raw[0] != '_')
+		return raw;
+	if (u64map_get(s->demangled, (uint64_t)(uintptr_t)raw, &v))
+		return (const char *)(uintptr_t)v;
+	if ((d = symbols_demangle(raw))) {
+		nice = strtab_intern(s->strs, d);
+		free(d);
+	} else {
+		nice = raw;
+	}
+	u64map_put(s->demangled, (uint64_t)(uintptr_t)raw, (uint64_t)(uintptr_t)nice);
+	return nice;
+}
+
+/* Appends one frame to the lookup in progress; its source line is filled
+ * in afterwards. */
 static void sym_push(struct symbolizer *s, const char *func, const char *file, int line,
     const char *module, bool inlined)
 {
@@ -178,11 +243,13 @@ static void sym_push(struct symbolizer *s, const char *func, const char *file, i
 
 	xgrow((void **)&s->scratch, &s->scratch_cap, s->nscratch + 1, sizeof(*s->scratch));
 	f = &s->scratch[s->nscratch++];
-	f->func = strtab_intern(s->strs, func);
+	f->func = sym_name(s, func);
 	f->file = file;
 	f->line = line;
 	f->module = module;
 	f->inlined = inlined;
+	f->src_line = 0;
+	f->src_file = NULL;
 }
 
 /* Copies the scratch frames into stable storage and returns their entry. */
@@ -219,7 +286,9 @@ static void sym_mod_free(struct sym_mod *m)
 	free(m->syms);
 	free(m->labels);
 	free(m->map_files);
+	free(m->root_path);
 	free(m->cuv);
+	u64map_free(m->paths);
 	u64map_free(m->cus);
 	free(m);
 }
@@ -256,30 +325,71 @@ static struct sym_mod *sym_mod_get(Dwfl_Module *mod)
 		struct sym_mod *m = xcalloc(1, sizeof(*m));
 
 		m->cus = u64map_new();
+		m->paths = u64map_new();
 		*userdata = m;
 	}
 	return *userdata;
 }
 
-/* libdwfl's find_elf: the mapped file by its name, the vDSO from memory;
- * a file deleted since it was mapped (a binary upgraded under a running
- * daemon) through /proc/PID/map_files, which still reaches it, with symbols
- * and build ID for the debug file, if we may open it (CAP_SYS_ADMIN or
- * CAP_CHECKPOINT_RESTORE); else libdwfl rebuilds an image from memory. */
+/* Opens a regular file for reading; -1 if it is not one. */
+static int sym_open_regular(const char *path, struct stat *st)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd != -1 && (fstat(fd, st) != 0 || !S_ISREG(st->st_mode))) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* Opens the very file a module was mapped from, or returns -1:
+ * - a file deleted since it was mapped (a binary upgraded under a running
+ *   daemon) only through /proc/PID/map_files, which still reaches it, if we
+ *   may open it (CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE);
+ * - else by its path as the target sees it, under /proc/PID/root (its mount
+ *   namespace: a container's /usr/lib is not ours), provided it is still
+ *   the inode mapped; if the path now names another file, map_files again.
+ * Never a file of the same name that was not mapped: wrong symbols are
+ * worse than none. *name_out gets the name libdwfl searches debug files
+ * by (.gnu_debuglink next to it). */
+static int sym_open_module(struct symbolizer *s, struct sym_mod *m, const char *name,
+    char **name_out)
+{
+	struct stat st;
+	int fd = -1;
+
+	if (m->deleted) {
+		if ((fd = sym_open_regular(m->map_files, &st)) != -1)
+			*name_out = xasprintf("%.*s", (int)(strlen(name) - strlen(SYM_DELETED)), name);
+		return fd;
+	}
+	if ((fd = sym_open_regular(m->root_path, &st)) != -1 && st.st_ino != m->ino) {
+		close(fd);
+		log_debug("symbols: %s is no longer the file mapped", m->root_path);
+		fd = sym_open_regular(m->map_files, &st);
+	} else if (fd == -1 && s->same_mntns &&
+	    (fd = sym_open_regular(name, &st)) != -1 && st.st_ino != m->ino) {
+		close(fd);
+		fd = -1;
+	}
+	if (fd != -1)
+		*name_out = xstrdup(s->same_mntns ? name : m->root_path);
+	return fd;
+}
+
+/* libdwfl's find_elf: the mapped file (see sym_open_module); the vDSO, and
+ * a deleted file we may not open, are read from memory by libdwfl. */
 static int sym_find_elf(Dwfl_Module *mod, void **userdata, const char *name,
     Dwarf_Addr base, char **file_name, Elf **elfp)
 {
 	struct sym_mod *m = *userdata;
 
-	if (m && m->map_files) {
-		int fd = open(m->map_files, O_RDONLY | O_CLOEXEC);
+	if (m && m->root_path) {
+		int fd = sym_open_module(m->owner, m, name, file_name);
 
-		if (fd != -1) {
-			int n = (int)(strlen(name) - strlen(SYM_DELETED));
-
-			*file_name = xasprintf("%.*s", n, name);
+		if (fd != -1 || !m->deleted)
 			return fd;
-		}
 	}
 	return dwfl_linux_proc_find_elf(mod, userdata, name, base, file_name, elfp);
 }
@@ -302,6 +412,7 @@ struct sym_span {
 static int sym_report_span(struct symbolizer *s, struct sym_span *sp)
 {
 	const struct map_entry *e = sp->first;
+	struct sym_mod *m;
 	Dwfl_Module *mod;
 	char *name;
 
@@ -313,12 +424,14 @@ static int sym_report_span(struct symbolizer *s, struct sym_span *sp)
 	free(name);
 	if (!mod)
 		return -1;
-	if (e->deleted) {
-		struct sym_mod *m = sym_mod_get(mod);
-
-		if (!m->map_files)
-			m->map_files = xasprintf("/proc/%ld/map_files/%" PRIx64 "-%" PRIx64,
-			    (long)s->pid, e->start, e->end);
+	m = sym_mod_get(mod);
+	if (!m->root_path) {
+		m->owner = s;
+		m->deleted = e->deleted;
+		m->ino = e->ino;
+		m->root_path = xasprintf("/proc/%ld/root%s", (long)s->pid, e->path);
+		m->map_files = xasprintf("/proc/%ld/map_files/%" PRIx64 "-%" PRIx64,
+		    (long)s->pid, e->start, e->end);
 	}
 	return 0;
 }
@@ -333,6 +446,7 @@ static int sym_report_maps(struct symbolizer *s, const struct maps *m)
 {
 	struct sym_span sp = { 0 };
 
+	s->nanon = 0;
 	for (size_t i = 0; i < m->n; i++) {
 		const struct map_entry *e = &m->v[i];
 
@@ -346,6 +460,12 @@ static int sym_report_maps(struct symbolizer *s, const struct maps *m)
 			if (!dwfl_report_module(s->dwfl, name, e->start, e->end))
 				return -1;
 			continue;
+		}
+		if (e->x && (e->path[0] == '\0' || strncmp(e->path, "[anon", 5) == 0)) {
+			/* Code made at run time (JIT), perhaps named by a perf map. */
+			xgrow((void **)&s->anon, &s->anon_cap, s->nanon + 1, sizeof(*s->anon));
+			s->anon[s->nanon].lo = e->start;
+			s->anon[s->nanon++].hi = e->end;
 		}
 		if (e->path[0] != '/')
 			continue;   /* anonymous (a .bss tail) or special: not a file */
@@ -376,6 +496,7 @@ static int sym_report(struct symbolizer *s)
 	int rc;
 
 	s->stale = false;
+	s->jit_stale = true;
 	s->last_report_ns = mono_ns();
 	s->reports++;
 
@@ -559,7 +680,8 @@ static size_t sym_elf_upper(const struct sym_elfsym *v, size_t n, uint64_t addr)
  * contains it, else the nearest sizeless one before it in the same section
  * (hand-written assembly often has no sizes), as dwfl_module_addrinfo
  * chooses. */
-static const char *sym_elf_name(Dwfl_Module *mod, struct sym_mod *m, uint64_t addr)
+static const char *sym_elf_name(Dwfl_Module *mod, struct sym_mod *m, uint64_t addr,
+    uint64_t *start)
 {
 	Dwarf_Addr rel = addr, bias;
 	size_t i, j;
@@ -568,8 +690,10 @@ static const char *sym_elf_name(Dwfl_Module *mod, struct sym_mod *m, uint64_t ad
 		sym_elf_index(mod, m);
 	j = sym_elf_upper(m->syms, m->nsyms, addr);
 	for (i = j; i-- > 0 && m->syms[i].maxhi > addr;)
-		if (addr < m->syms[i].hi)
+		if (addr < m->syms[i].hi) {
+			*start = m->syms[i].lo;
 			return m->syms[i].name;
+		}
 	/* A label reaches up to the next sized symbol or section end. */
 	if ((i = sym_elf_upper(m->labels, m->nlabels, addr)) == 0)
 		return NULL;
@@ -577,7 +701,66 @@ static const char *sym_elf_name(Dwfl_Module *mod, struct sym_mod *m, uint64_t ad
 		return NULL;
 	if (!dwfl_module_address_section(mod, &rel, &bias) || m->labels[i - 1].lo < addr - rel)
 		return NULL;
+	*start = m->labels[i - 1].lo;
 	return m->labels[i - 1].name;
+}
+
+/* A source path of a module's DWARF, interned and made whole once per
+ * distinct string libdw hands out (they live as long as the module). */
+static const char *sym_mod_path(struct symbolizer *s, struct sym_mod *m, const char *src,
+    const char *compdir)
+{
+	uint64_t v;
+	const char *r;
+
+	if (u64map_get(m->paths, (uint64_t)(uintptr_t)src, &v))
+		return (const char *)(uintptr_t)v;
+	r = sym_intern_path(s, src, compdir);
+	u64map_put(m->paths, (uint64_t)(uintptr_t)src, (uint64_t)(uintptr_t)r);
+	return r;
+}
+
+/* Sets the executing line of a frame to the line-table row of addr, if
+ * that row starts at or after min: below a function known only by its ELF
+ * symbol, the nearest row can belong to the code before it (a _start
+ * without line information after main), and would name a wrong line. */
+static void sym_addr_line(struct symbolizer *s, Dwfl_Module *mod, struct sym_mod *m,
+    uint64_t addr, uint64_t min, struct sym_frame *f)
+{
+	Dwfl_Line *ln = dwfl_module_getsrc(mod, addr);
+	Dwarf_Addr row = 0;
+	const char *src;
+	int line = 0;
+
+	if (!ln || !(src = dwfl_lineinfo(ln, &row, &line, NULL, NULL, NULL)) || line <= 0 ||
+	    row < min)
+		return;
+	f->src_line = line;
+	f->src_file = sym_mod_path(s, m, src, dwfl_line_comp_dir(ln));
+}
+
+/* Sets the executing line of a frame to the place where inl, an inline
+ * instance inside it, was called. */
+static void sym_call_line(struct symbolizer *s, struct sym_mod *m, Dwarf_Die *inl,
+    struct sym_frame *f)
+{
+	Dwarf_Attribute attr;
+	Dwarf_Word line, idx;
+	Dwarf_Files *files;
+	const char *src;
+	size_t nfiles;
+	Dwarf_Die cu;
+
+	if (dwarf_formudata(dwarf_attr(inl, DW_AT_call_line, &attr), &line) != 0 || line == 0 ||
+	    line > INT32_MAX)
+		return;
+	if (dwarf_formudata(dwarf_attr(inl, DW_AT_call_file, &attr), &idx) != 0 ||
+	    !dwarf_diecu(inl, &cu, NULL, NULL) || dwarf_getsrcfiles(&cu, &files, &nfiles) != 0 ||
+	    idx >= nfiles || !(src = dwarf_filesrc(files, idx, NULL, NULL)))
+		return;
+	f->src_line = (int)line;
+	f->src_file = sym_mod_path(s, m, src,
+	    dwarf_formstring(dwarf_attr(&cu, DW_AT_comp_dir, &attr)));
 }
 
 /* Appends the frame of one function DIE (subprogram or inline instance).
@@ -591,7 +774,7 @@ static bool sym_push_die(struct symbolizer *s, Dwarf_Die *die, bool inlined,
 	int line = 0;
 
 	if (!name || name[0] == '\0')
-		name = inlined ? "[inlined]" : sym_elf_name(mod, m, addr);
+		name = inlined ? "[inlined]" : sym_elf_name(mod, m, addr, &(uint64_t){ 0 });
 	if (!name)
 		return false;
 	if ((decl = sym_decl_die(die, &declmem)) && (src = dwarf_decl_file(decl))) {
@@ -600,7 +783,7 @@ static bool sym_push_die(struct symbolizer *s, Dwarf_Die *die, bool inlined,
 
 		if (src[0] != '/' && dwarf_diecu(decl, &cumem, NULL, NULL))
 			compdir = dwarf_formstring(dwarf_attr(&cumem, DW_AT_comp_dir, &attr));
-		file = sym_intern_path(s, src, compdir);
+		file = sym_mod_path(s, m, src, compdir);
 		if (dwarf_decl_line(decl, &line) != 0)
 			line = 0;
 	}
@@ -741,7 +924,7 @@ static bool sym_descend(struct symbolizer *s, Dwarf_Die *parent, Dwarf_Addr pc, 
 static bool sym_from_scopes(struct symbolizer *s, Dwfl_Module *mod, struct sym_mod *m,
     uint64_t addr, Dwarf_Die *cudie, Dwarf_Addr bias)
 {
-	Dwarf_Die *scopes = NULL, *chain = NULL, *walk;
+	Dwarf_Die *scopes = NULL, *chain = NULL, *walk, *callee = NULL;
 	int nscopes, nchain, first = -1;
 	bool done = false;
 
@@ -767,15 +950,25 @@ static bool sym_from_scopes(struct symbolizer *s, Dwfl_Module *mod, struct sym_m
 		walk = scopes + first;
 	}
 	for (int i = 0; i < nchain && !done; i++) {
-		switch (dwarf_tag(&walk[i])) {
-		case DW_TAG_inlined_subroutine:
-			sym_push_die(s, &walk[i], true, mod, m, addr);
-			break;
-		case DW_TAG_subprogram:
-		case DW_TAG_entry_point:
+		int tag = dwarf_tag(&walk[i]);
+		size_t at = s->nscratch;
+
+		if (tag == DW_TAG_inlined_subroutine) {
+			if (!s->opts.no_inline)
+				sym_push_die(s, &walk[i], true, mod, m, addr);
+		} else if (tag == DW_TAG_subprogram || tag == DW_TAG_entry_point) {
 			done = sym_push_die(s, &walk[i], false, mod, m, addr);
-			break;
+		} else {
+			continue;
 		}
+		/* The line of each frame: the sampled one for the innermost,
+		 * else where the frame below it was inlined. */
+		if (s->nscratch > at && !callee)
+			sym_addr_line(s, mod, m, addr, 0, &s->scratch[at]);
+		else if (s->nscratch > at)
+			sym_call_line(s, m, callee, &s->scratch[at]);
+		if (tag == DW_TAG_inlined_subroutine)
+			callee = &walk[i];
 	}
 out:
 	free(scopes);
@@ -802,9 +995,19 @@ static bool sym_from_dwarf(struct symbolizer *s, Dwfl_Module *mod, struct sym_mo
 		fndie = fn->die;
 		s->ndies = 0;
 		sym_descend(s, &fndie, addr - bias, 0);
-		for (size_t i = s->ndies; i-- > 0;)
-			sym_push_die(s, &s->dies[i], true, mod, m, addr);
+		if (!s->opts.no_inline)
+			for (size_t i = s->ndies; i-- > 0;)
+				sym_push_die(s, &s->dies[i], true, mod, m, addr);
 		done = sym_push_die(s, &fndie, false, mod, m, addr);
+		/* The innermost frame runs the sampled line; each one above
+		 * runs the call of the instance inlined into it. */
+		if (done && s->opts.no_inline && s->ndies > 0) {
+			sym_call_line(s, m, &s->dies[0], &s->scratch[0]);
+		} else if (done) {
+			sym_addr_line(s, mod, m, addr, 0, &s->scratch[0]);
+			for (size_t k = 1; k < s->nscratch; k++)
+				sym_call_line(s, m, &s->dies[s->ndies - k], &s->scratch[k]);
+		}
 	} else if (cu->n == 0) {
 		/* A unit laid out unlike any seen: let libdw search it. */
 		done = sym_from_scopes(s, mod, m, addr, cudie, bias);
@@ -861,11 +1064,12 @@ static Dwfl_Module *sym_module(struct symbolizer *s, uint64_t addr)
 /* Interns the basename and path that frames of a module carry. */
 static void sym_mod_names(struct symbolizer *s, Dwfl_Module *mod, struct sym_mod *m)
 {
-	const char *mainfile = NULL, *name, *path;
+	const char *name, *path;
 	size_t len;
 
-	name = dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, &mainfile, NULL);
-	path = mainfile ? mainfile : name ? name : "";
+	/* The path the target mapped, not the one we read it through. */
+	name = dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+	path = name ? name : "";
 	len = strlen(path);
 	if (len > strlen(SYM_DELETED) && strcmp(path + len - strlen(SYM_DELETED), SYM_DELETED) == 0)
 		len -= strlen(SYM_DELETED);
@@ -882,12 +1086,61 @@ static void sym_mod_names(struct symbolizer *s, Dwfl_Module *mod, struct sym_mod
 	}
 }
 
+/* Whether addr lies in anonymous executable memory. */
+static bool sym_in_anon(const struct symbolizer *s, uint64_t addr)
+{
+	size_t lo = 0, hi = s->nanon;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (s->anon[mid].hi <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < s->nanon && s->anon[lo].lo <= addr;
+}
+
+/* Pushes the frame of a JIT function that the perf map names, reading
+ * what was appended to the map first when the address is not in it yet
+ * (at most once per refresh interval, or after the maps were read). */
+static bool sym_from_perfmap(struct symbolizer *s, uint64_t addr)
+{
+	const char *name = perfmap_lookup(s->jit, addr, NULL), *path;
+
+	if (!name && (s->jit_stale || mono_ns() - s->last_jit_ns >= s->refresh_ns)) {
+		s->jit_stale = false;
+		s->last_jit_ns = mono_ns();
+		if (perfmap_refresh(s->jit) > 0) {
+			s->jit_reads++;
+			name = perfmap_lookup(s->jit, addr, NULL);
+		}
+	}
+	if (!name)
+		return false;
+	path = strtab_intern(s->strs, perfmap_path(s->jit));
+	sym_push(s, name, path, 0, strtab_intern(s->strs, sym_basename(path)), false);
+	return true;
+}
+
+/* An address in no module: JIT code the perf map names, other anonymous
+ * code, or nothing known. */
+static uint64_t sym_resolve_nomod(struct symbolizer *s, uint64_t addr)
+{
+	s->nscratch = 0;
+	if (sym_from_perfmap(s, addr))
+		return sym_store(s);
+	return sym_in_anon(s, addr) ? SYM_ANON : SYM_UNKNOWN;
+}
+
 /* Resolves one address that missed the cache; returns its entry index. */
 static uint64_t sym_resolve(struct symbolizer *s, uint64_t addr)
 {
 	Dwfl_Module *mod;
 	struct sym_mod *m;
 	Dwarf_Addr elfbias = 0;
+	uint64_t symstart = 0;
 	const char *sym;
 	bool have_elf;
 
@@ -901,7 +1154,7 @@ static uint64_t sym_resolve(struct symbolizer *s, uint64_t addr)
 		mod = sym_module(s, addr);
 	}
 	if (!mod)
-		return SYM_UNKNOWN;
+		return sym_resolve_nomod(s, addr);
 
 	m = sym_mod_get(mod);
 	have_elf = dwfl_module_getelf(mod, &elfbias) != NULL;
@@ -911,8 +1164,11 @@ static uint64_t sym_resolve(struct symbolizer *s, uint64_t addr)
 	s->nscratch = 0;
 	if (sym_from_dwarf(s, mod, m, addr))
 		return sym_store(s);
-	if ((sym = sym_elf_name(mod, m, addr))) {
+	if ((sym = sym_elf_name(mod, m, addr, &symstart))) {
 		sym_push(s, sym, m->path, 0, m->module, false);
+		sym_addr_line(s, mod, m, addr, symstart, &s->scratch[0]);
+	} else if (!have_elf && sym_from_perfmap(s, addr)) {
+		/* Code in a mapped file that is no ELF (a JIT's memfd). */
 	} else {
 		/* The ELF virtual address: what addr2line takes for this module. */
 		Dwarf_Addr start;
@@ -933,12 +1189,40 @@ static uint64_t sym_resolve(struct symbolizer *s, uint64_t addr)
 	return sym_store(s);
 }
 
-/* Starts the libdwfl session on the target's current mappings. */
+/* Takes the options. libdw asks debuginfod servers itself, through
+ * libdebuginfod loaded at run time, when DEBUGINFOD_URLS names some: here
+ * we only say why that cannot happen when it was asked for. */
 void symbolizer_set_opts(struct symbolizer *s, const struct sym_opts *o)
 {
+	const char *urls = getenv("DEBUGINFOD_URLS");
+	void *lib;
+
 	s->opts = *o;
+	if (!o->debuginfod)
+		return;
+	if (!(lib = dlopen(SYM_DEBUGINFOD_SO, RTLD_LAZY | RTLD_LOCAL)))
+		log_warn("symbols: debuginfod: %s is not installed (apt-get install libdebuginfod1)",
+		    SYM_DEBUGINFOD_SO);
+	else if (!urls || urls[0] == '\0')
+		log_warn("symbols: debuginfod: DEBUGINFOD_URLS is empty: no server to ask");
+	else
+		log_debug("symbols: debuginfod servers: %s", urls);
+	if (lib)
+		dlclose(lib);
 }
 
+/* Whether pid shares our mount namespace, so its paths are ours. */
+static bool sym_same_mntns(pid_t pid)
+{
+	struct stat a, b;
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%ld/ns/mnt", (long)pid);
+	return stat(path, &a) == 0 && stat("/proc/self/ns/mnt", &b) == 0 &&
+	    a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/* Starts the libdwfl session on the target's current mappings. */
 struct symbolizer *symbolizer_new(pid_t pid, struct strtab *strs)
 {
 	struct symbolizer *s;
@@ -948,6 +1232,9 @@ struct symbolizer *symbolizer_new(pid_t pid, struct strtab *strs)
 	s->pid = pid;
 	s->strs = strs;
 	s->refresh_ns = SYM_REFRESH_NS;
+	s->same_mntns = sym_same_mntns(pid);
+	s->jit = perfmap_new(pid);
+	s->demangled = u64map_new();
 	if (!(s->dwfl = dwfl_begin(&sym_callbacks))) {
 		log_err("symbols: dwfl_begin: %s", dwfl_errmsg(-1));
 		goto fail;
@@ -958,37 +1245,55 @@ struct symbolizer *symbolizer_new(pid_t pid, struct strtab *strs)
 	}
 	s->cache = u64map_new();
 	empty = strtab_intern(strs, "");
-	s->unknown.func = strtab_intern(strs, "[unknown]");
+	s->unknown.func = strtab_intern(strs, SYM_NAME_UNKNOWN);
 	s->unknown.file = empty;
 	s->unknown.line = 0;
 	s->unknown.module = empty;
 	s->unknown.inlined = false;
-	xgrow((void **)&s->entries, &s->entries_cap, 1, sizeof(*s->entries));
+	s->anon_frame = s->unknown;
+	s->anon_frame.func = strtab_intern(strs, SYM_NAME_ANON);
+	xgrow((void **)&s->entries, &s->entries_cap, 2, sizeof(*s->entries));
 	s->entries[SYM_UNKNOWN].frames = &s->unknown;
 	s->entries[SYM_UNKNOWN].n = 1;
-	s->nentries = 1;
+	s->entries[SYM_ANON].frames = &s->anon_frame;
+	s->entries[SYM_ANON].n = 1;
+	s->nentries = 2;
 	return s;
 fail:
 	symbolizer_free(s);
 	return NULL;
 }
 
+/* How many times what decides an address in no module was read: the
+ * target's maps and its perf map. */
+static uint64_t sym_generation(const struct symbolizer *s)
+{
+	return s->reports + s->jit_reads;
+}
+
 /* The cached frames of addr, resolving them on the first lookup. */
 int symbolizer_lookup(struct symbolizer *s, uint64_t addr, const struct sym_frame **frames)
 {
-	uint64_t idx;
+	uint64_t v, idx;
 
 	/* The two keys the map reserves are far outside user space. */
 	if (addr >= UINT64_MAX - 1) {
 		*frames = &s->unknown;
 		return 1;
 	}
-	/* An address in no module is retried when the maps may have grown. */
-	if (!u64map_get(s->cache, addr, &idx) || (idx == SYM_UNKNOWN && sym_refresh_due(s))) {
+	/* An address in no module is retried when the maps, or the perf map,
+	 * were read since (for another address), or may be read again. */
+	if (!u64map_get(s->cache, addr, &v) ||
+	    ((v & SYM_NOMOD) && ((v & ~SYM_NOMOD) >> 1 != sym_generation(s) ||
+				  sym_refresh_due(s)))) {
 		idx = sym_resolve(s, addr);
-		u64map_put(s->cache, addr, idx);
+		v = idx;
+		if (idx == SYM_UNKNOWN || idx == SYM_ANON)
+			v = SYM_NOMOD | sym_generation(s) << 1 | idx;
+		u64map_put(s->cache, addr, v);
 	} else {
 		s->hits++;
+		idx = v & SYM_NOMOD ? v & 1 : v;
 	}
 	*frames = s->entries[idx].frames;
 	return s->entries[idx].n;
@@ -1040,5 +1345,8 @@ void symbolizer_free(struct symbolizer *s)
 	free(s->entries);
 	free(s->scratch);
 	free(s->dies);
+	free(s->anon);
+	perfmap_free(s->jit);
+	u64map_free(s->demangled);
 	free(s);
 }

@@ -1,6 +1,7 @@
 /* test_symbols.c: the symbolizer against this very process (functions,
- * inline chains, libc, unknown addresses, the cache, a library loaded after
- * the maps were read) and against small programs built here with full,
+ * inline chains and their source lines, libc, unknown addresses, the
+ * cache, a library loaded after the maps were read, demangling, JIT code
+ * and perf maps) and against small programs built here with full,
  * symbol-only, no and separate debug information. */
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -11,8 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
+#include "perfmap.h"
 #include "suites.h"
 #include "symbols.h"
 #include "symtest_build.h"
@@ -53,7 +56,7 @@ static const int inner_line = __LINE__ + 1;
 static inline __attribute__((always_inline)) void sym_test_inl_inner(int x)
 {
 	sym_test_sink = x;
-	sym_test_record();
+	sym_test_record();       /* inner_line + 3 */
 	sym_test_sink = x + 1;
 }
 
@@ -61,14 +64,14 @@ static const int mid_line = __LINE__ + 1;
 static inline __attribute__((always_inline)) void sym_test_inl_mid(int x)
 {
 	sym_test_sink = 2;
-	sym_test_inl_inner(x * 3);
+	sym_test_inl_inner(x * 3); /* mid_line + 3 */
 	sym_test_sink = 5;
 }
 
 static const int outer_line = __LINE__ + 1;
 __attribute__((noinline, noclone)) int sym_test_outer(int x)
 {
-	sym_test_inl_mid(x);
+	sym_test_inl_mid(x);     /* outer_line + 2 */
 	return sym_test_sink + 1;
 }
 
@@ -86,6 +89,18 @@ __attribute__((noinline, noclone)) int sym_test_labelled(int x)
 	sym_test_inl_label(x);
 	return sym_test_sink + 1;
 }
+
+/* Functions under C++ and Rust symbol names, in assembly so that only the
+ * symbol table names them (as for code built without debug info). */
+#define SYM_TEST_CXX  "_ZN6sprofd4test4spinIiEEvT_"
+#define SYM_TEST_RUST "_RNvCsjrVPa4l567z_7mycrate8hot_spin"
+__asm__(".text\n"
+	".globl " SYM_TEST_CXX "\n.type " SYM_TEST_CXX ", @function\n"
+	SYM_TEST_CXX ":\n\tnop\n\tnop\n\tret\n.size " SYM_TEST_CXX ", .-" SYM_TEST_CXX "\n"
+	".globl " SYM_TEST_RUST "\n.type " SYM_TEST_RUST ", @function\n"
+	SYM_TEST_RUST ":\n\tnop\n\tnop\n\tret\n.size " SYM_TEST_RUST ", .-" SYM_TEST_RUST "\n");
+void sym_test_cxx(int) __asm__(SYM_TEST_CXX);
+void sym_test_rust(void) __asm__(SYM_TEST_RUST);
 
 static struct strtab *strs;
 static struct symbolizer *sym;
@@ -175,6 +190,200 @@ START_TEST(test_inline_chain)
 	check_here(&f[0], "sym_test_inl_inner", inner_line, true);
 	check_here(&f[1], "sym_test_inl_mid", mid_line, true);
 	check_here(&f[2], "sym_test_outer", outer_line, false);
+}
+END_TEST
+
+START_TEST(test_source_lines)
+{
+	const struct sym_frame *f;
+	uint64_t leaf = addr_of((void (*)(void))sym_test_leaf);
+
+	sym_test_outer(4);
+	/* Each frame of the chain runs one line: the innermost the line of
+	 * the address, each caller the call of the function inlined in it. */
+	ck_assert_int_eq(symbolizer_lookup(sym, (uintptr_t)sym_test_pc, &f), 3);
+	ck_assert_int_eq(f[0].src_line, inner_line + 3);
+	ck_assert_int_eq(f[1].src_line, mid_line + 3);
+	ck_assert_int_eq(f[2].src_line, outer_line + 2);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_ptr_nonnull(f[i].src_file);
+		ck_assert_msg(ends_with(f[i].src_file, "/test_symbols.c"), "%s", f[i].src_file);
+	}
+	/* A function's first instruction is on its declaration line or the
+	 * line after ("{"). */
+	ck_assert_int_eq(symbolizer_lookup(sym, leaf, &f), 1);
+	ck_assert_msg(f[0].src_line >= leaf_line && f[0].src_line <= leaf_line + 2, "line %d",
+	    f[0].src_line);
+	/* Nothing known, nothing claimed. */
+	ck_assert_int_eq(symbolizer_lookup(sym, 0x10, &f), 1);
+	ck_assert_int_eq(f[0].src_line, 0);
+	ck_assert_ptr_null(f[0].src_file);
+}
+END_TEST
+
+START_TEST(test_no_inline)
+{
+	const struct sym_opts o = { .no_inline = true };
+	const struct sym_frame *f;
+
+	symbolizer_set_opts(sym, &o);
+	sym_test_outer(4);
+	/* Only the real function, running the call of the chain's outermost. */
+	ck_assert_int_eq(symbolizer_lookup(sym, (uintptr_t)sym_test_pc, &f), 1);
+	check_here(&f[0], "sym_test_outer", outer_line, false);
+	ck_assert_int_eq(f[0].src_line, outer_line + 2);
+}
+END_TEST
+
+START_TEST(test_demangle)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{ "_ZN2ns3fooIiEEvT_", "void ns::foo<int>(int)" },
+		{ "_ZZ4mainENKUlvE_clEv", "main::{lambda()#1}::operator()() const" },
+		{ "_Z3fooi.constprop.0", "foo(int) [clone .constprop.0]" },
+		/* Rust legacy (hash dropped) and v0. */
+		{ "_ZN7mycrate5inner5Thing4work17hb76e956ac5ddd22cE", "mycrate::inner::Thing::work" },
+		{ "_RINvMNtCsjrVPa4l567z_7mycrate5innerNtB3_5Thing4workmEB5_",
+		  "<mycrate::inner::Thing>::work::<u32>" },
+		/* Not mangled: C names, even those that read as types. */
+		{ "main", NULL }, { "f", NULL }, { "i", NULL }, { "_start", NULL }, { "_Z", NULL },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *d = symbols_demangle(cases[i].in);
+
+		if (cases[i].out)
+			ck_assert_msg(d && strcmp(d, cases[i].out) == 0, "%s -> %s", cases[i].in,
+			    d ? d : "(null)");
+		else
+			ck_assert_msg(d == NULL, "%s -> %s", cases[i].in, d);
+		free(d);
+	}
+}
+END_TEST
+
+START_TEST(test_mangled_symbols)
+{
+	const struct sym_opts raw = { .raw_names = true };
+	uint64_t cxx = addr_of((void (*)(void))sym_test_cxx) + 1;
+	uint64_t rust = addr_of(sym_test_rust) + 1;
+	struct symbolizer *other;
+	const struct sym_frame *f;
+
+	ck_assert_int_eq(symbolizer_lookup(sym, cxx, &f), 1);
+	ck_assert_str_eq(f->func, "void sprofd::test::spin<int>(int)");
+	ck_assert_int_eq(f->line, 0);
+	ck_assert_int_eq(symbolizer_lookup(sym, rust, &f), 1);
+	ck_assert_str_eq(f->func, "mycrate::hot_spin");
+
+	other = symbolizer_new(getpid(), strs);
+	ck_assert_ptr_nonnull(other);
+	symbolizer_set_opts(other, &raw);
+	ck_assert_int_eq(symbolizer_lookup(other, cxx, &f), 1);
+	ck_assert_str_eq(f->func, SYM_TEST_CXX);
+	ck_assert_int_eq(symbolizer_lookup(other, rust, &f), 1);
+	ck_assert_str_eq(f->func, SYM_TEST_RUST);
+	symbolizer_free(other);
+}
+END_TEST
+
+/* Writes text to path, replacing it; appends when append is set. */
+static void put_file(const char *path, const char *text, bool append)
+{
+	FILE *fp = fopen(path, append ? "a" : "w");
+
+	ck_assert_ptr_nonnull(fp);
+	fputs(text, fp);
+	ck_assert_int_eq(fclose(fp), 0);
+}
+
+START_TEST(test_perfmap_file)
+{
+	char *dir = symtest_tmpdir(), *path;
+	struct perfmap *pm;
+	uint64_t start = 0;
+
+	ck_assert_ptr_nonnull(dir);
+	path = xasprintf("%s/perf-1.map", dir);
+	pm = perfmap_open(path);
+	ck_assert_int_eq(perfmap_refresh(pm), -1);          /* no file yet */
+	put_file(path, "1000 100 first\n0x2000 0x10 LazyCompile:*second /app.js:3\n"
+	    "garbage\n3000 0 zero-sized\n4000 10 partial", false);
+	ck_assert_int_eq(perfmap_refresh(pm), 1);
+	ck_assert_uint_eq(perfmap_count(pm), 2);            /* the partial line waits */
+	ck_assert_str_eq(perfmap_lookup(pm, 0x1000, &start), "first");
+	ck_assert_uint_eq(start, 0x1000);
+	ck_assert_str_eq(perfmap_lookup(pm, 0x10ff, NULL), "first");
+	ck_assert_ptr_null(perfmap_lookup(pm, 0x1100, NULL));
+	ck_assert_ptr_null(perfmap_lookup(pm, 0xfff, NULL));
+	ck_assert_str_eq(perfmap_lookup(pm, 0x2008, NULL), "LazyCompile:*second /app.js:3");
+	ck_assert_int_eq(perfmap_refresh(pm), 0);           /* unchanged */
+
+	/* It grows: the rest of the partial line, and code generated again
+	 * where other code was (the later entry wins). */
+	put_file(path, " more\n1000 10 again\n", true);
+	ck_assert_int_eq(perfmap_refresh(pm), 1);
+	ck_assert_uint_eq(perfmap_count(pm), 4);
+	ck_assert_str_eq(perfmap_lookup(pm, 0x4005, NULL), "partial more");
+	ck_assert_str_eq(perfmap_lookup(pm, 0x1008, NULL), "again");
+	ck_assert_str_eq(perfmap_lookup(pm, 0x1010, NULL), "first");
+
+	/* Replaced by a shorter file: read from scratch. */
+	ck_assert_int_eq(unlink(path), 0);
+	put_file(path, "5000 10 only\n", false);
+	ck_assert_int_eq(perfmap_refresh(pm), 1);
+	ck_assert_uint_eq(perfmap_count(pm), 1);
+	ck_assert_ptr_null(perfmap_lookup(pm, 0x1000, NULL));
+	ck_assert_str_eq(perfmap_lookup(pm, 0x5000, NULL), "only");
+	ck_assert_str_eq(perfmap_path(pm), path);
+
+	ck_assert_uint_eq(perfmap_add_text(pm, "6000 8 a b c\r\n", 13), 1);
+	ck_assert_str_eq(perfmap_lookup(pm, 0x6001, NULL), "a b c");
+	perfmap_free(pm);
+	perfmap_free(NULL);
+	free(path);
+	symtest_rmtree(dir);
+}
+END_TEST
+
+START_TEST(test_jit_code)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	unsigned char *code = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE | PROT_EXEC,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *map = xasprintf("/tmp/perf-%d.map", (int)getpid()), *line;
+	const struct sym_frame *f;
+
+	ck_assert_ptr_ne(code, MAP_FAILED);
+	unlink(map);
+	symbolizer_set_refresh(sym, UINT64_MAX);
+	/* Anonymous code the symbolizer has not seen mapped yet, then has. */
+	symbolizer_invalidate(sym);
+	ck_assert_int_eq(symbolizer_lookup(sym, (uintptr_t)code + 8, &f), 1);
+	ck_assert_str_eq(f->func, "[anon]");
+	ck_assert_str_eq(f->file, "");
+	/* A perf map appears: anonymous code is looked up again once it was
+	 * read (a new report reads it). */
+	line = xasprintf("%lx 40 jit_fn\n%lx 8 LazyCompile:*handler /srv/app.js:12\n",
+	    (unsigned long)(uintptr_t)code, (unsigned long)(uintptr_t)code + page);
+	put_file(map, line, false);
+	symbolizer_invalidate(sym);
+	ck_assert_int_eq(symbolizer_lookup(sym, (uintptr_t)code + 8, &f), 1);
+	ck_assert_str_eq(f->func, "jit_fn");
+	ck_assert_msg(ends_with(f->file, map), "file %s", f->file);
+	ck_assert_str_eq(f->module, map + strlen("/tmp/"));
+	ck_assert_int_eq(f->line, 0);
+	ck_assert_int_eq(symbolizer_lookup(sym, (uintptr_t)code + page + 1, &f), 1);
+	ck_assert_str_eq(f->func, "LazyCompile:*handler /srv/app.js:12");
+	/* Outside every entry: still anonymous code. */
+	ck_assert_int_eq(symbolizer_lookup(sym, (uintptr_t)code + 0x40, &f), 1);
+	ck_assert_str_eq(f->func, "[anon]");
+	unlink(map);
+	munmap(code, 2 * page);
+	free(line);
+	free(map);
 }
 END_TEST
 
@@ -634,6 +843,12 @@ Suite *suite_symbols(void)
 	tcase_add_test(tc, test_functions);
 	tcase_add_test(tc, test_inline_chain);
 	tcase_add_test(tc, test_inline_label);
+	tcase_add_test(tc, test_source_lines);
+	tcase_add_test(tc, test_no_inline);
+	tcase_add_test(tc, test_demangle);
+	tcase_add_test(tc, test_mangled_symbols);
+	tcase_add_test(tc, test_perfmap_file);
+	tcase_add_test(tc, test_jit_code);
 	tcase_add_test(tc, test_libc);
 	tcase_add_test(tc, test_vdso);
 	tcase_add_test(tc, test_unknown);
