@@ -201,11 +201,18 @@ static struct module *module_open(struct unwinder *u, const struct map_entry *e)
 	snprintf(p, sizeof(p), "/proc/%d/map_files/%lx-%lx", (int)u->pid,
 		 (unsigned long)e->start, (unsigned long)e->end);
 	fd = open(p, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		fd = open(e->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		/* Without map_files (it needs CAP_SYS_ADMIN), the path as the
+		 * target sees it: through its root, so a process in another
+		 * mount namespace never gets our file of the same name. */
+		char *rp = xasprintf("/proc/%d/root%s", (int)u->pid, e->path);
+		fd = open(rp, O_RDONLY | O_CLOEXEC);
+		free(rp);
+	}
 	if (fd < 0)
 		return NULL;
-	if (fstat(fd, &sb) < 0 || sb.st_size <= 0) {
+	/* A file replaced since it was mapped is not the code that runs. */
+	if (fstat(fd, &sb) < 0 || sb.st_size <= 0 || sb.st_ino != e->ino) {
 		close(fd);
 		return NULL;
 	}
@@ -375,8 +382,9 @@ static int acc_find_proc_info(unw_addr_space_t as, unw_word_t ip, unw_proc_info_
 	unw_dyn_info_t di;
 
 	if (!l) {
-		/* Maybe a library loaded since the last snapshot. */
-		if (unwinder_refresh_maps(u, 1000000000ull))
+		/* Maybe a library loaded since the last snapshot: re-read soon,
+		 * but not on every sample of code that has no module. */
+		if (unwinder_refresh_maps(u, 100000000ull))
 			l = loaded_find(u, ip);
 		if (!l)
 			return -UNW_ENOINFO;
