@@ -90,13 +90,21 @@ demo: all tests/targets/demo
 bench: all $(TARGETS)
 	sh bench/run
 
+# systemd reads units from $(prefix)/lib/systemd/system for /usr and /usr/local.
+unitdir ?= $(prefix)/lib/systemd/system
+
 install: sprofd
-	install -d $(DESTDIR)$(sbindir) $(DESTDIR)$(mandir)/man8
+	install -d $(DESTDIR)$(sbindir) $(DESTDIR)$(mandir)/man8 $(DESTDIR)$(mandir)/man5 \
+		$(DESTDIR)$(unitdir)
 	install -m 0755 sprofd $(DESTDIR)$(sbindir)/sprofd
 	install -m 0644 man/sprofd.8 $(DESTDIR)$(mandir)/man8/sprofd.8
+	install -m 0644 man/sprofd.conf.5 $(DESTDIR)$(mandir)/man5/sprofd.conf.5
+	sed 's|@sbindir@|$(sbindir)|g' src/sprofd.service > $(DESTDIR)$(unitdir)/sprofd.service
+	chmod 0644 $(DESTDIR)$(unitdir)/sprofd.service
 
 uninstall:
-	rm -f $(DESTDIR)$(sbindir)/sprofd $(DESTDIR)$(mandir)/man8/sprofd.8
+	rm -f $(DESTDIR)$(sbindir)/sprofd $(DESTDIR)$(mandir)/man8/sprofd.8 \
+		$(DESTDIR)$(mandir)/man5/sprofd.conf.5 $(DESTDIR)$(unitdir)/sprofd.service
 
 clean:
 	rm -f sprofd src/*.o src/libsprofd.a tests/unit/*.o tests/unit/run-unit $(TARGETS)

@@ -9,5 +9,9 @@ int cmd_profile(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 /* sprofd dump -p PID: every thread's current stack, once. */
 int cmd_dump(int argc, char **argv);
+/* sprofd -D | -t [-c FILE]: the daemon, or a check of its configuration. */
+int cmd_daemon(int argc, char **argv);
+/* sprofd ctl COMMAND: asks the running daemon over its control socket. */
+int cmd_ctl(int argc, char **argv);
 
 #endif

@@ -1,5 +1,12 @@
 /* output.h: everything a finished profile turns into on disk: which formats
- * (-f), what each file is called, and writing them all. */
+ * (-f), what each file is called, and writing them all.
+ *
+ * Names: without -o, format F goes to COMM.PID.TIME + F's extension in the
+ * current directory (callgrind: callgrind.out.COMM.PID.TIME, the name
+ * KCachegrind looks for). With -o PATH, the first format of the list goes
+ * to PATH exactly; each other format to PATH with the first format's
+ * extension (or callgrind.out. prefix) replaced by its own, except
+ * callgrind, which goes to callgrind.out.COMM.PID.TIME beside PATH. */
 #ifndef SPROFD_OUTPUT_H
 #define SPROFD_OUTPUT_H
 
@@ -20,8 +27,12 @@ struct output_opts {
 
 /* Checks a -f list. Returns 0, or -1 and a one-line reason in err. */
 int output_check_formats(const char *formats, char *err, size_t errlen);
-/* Writes every requested format. Logs "wrote PATH" lines (info level) and
- * one line per failure. Returns 0 if all were written, else -1. */
+/* The path that format id is written to (see above); malloc'd. */
+char *output_path(const struct output_opts *o, const char *id);
+/* Writes every requested format (each once, in the order given). Logs
+ * "wrote PATH (N samples)" lines (info level) and one line per failure,
+ * and goes on with the next format after one fails. Returns 0 if all were
+ * written, else -1. */
 int output_write_all(const struct profile *p, const struct output_opts *o);
 
 #endif

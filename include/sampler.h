@@ -30,6 +30,13 @@ struct sampler_conf {
 	int max_depth;
 	size_t stack_cap;
 	int stop_fd;            /* readable (eventfd) when the session must end */
+	/* Readable (eventfd; or -1) when the owner has a request: the sampler
+	 * reads it and calls on_request(ctx) on the tracing thread, between
+	 * ticks. on_request returns the stride to sample at: every stride-th
+	 * tick (or perf sample), each sample counting stride times, so that a
+	 * profile keeps its time scale when its rate is lowered. */
+	int req_fd;
+	unsigned (*on_request)(void *ctx);
 };
 
 struct sampler_stats {

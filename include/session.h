@@ -26,6 +26,8 @@ struct session_opts {
 	bool unwind_ptrace;
 	struct sym_opts sym;
 	struct profile_opts prof;
+	unsigned stride;    /* start at 1/stride the rate (see session_set_stride);
+			     * 0 or 1: every tick */
 };
 
 /* Starts the tracing thread and waits until it has attached. Returns the
@@ -41,6 +43,16 @@ int session_done_fd(const struct session *s);
 int session_join(struct session *s);
 /* Builds the profile of a joined session (NULL if nothing was sampled). */
 struct profile *session_profile(struct session *s);
+/* From now on samples every stride-th tick, each sample counting stride
+ * times, so the profile's times stay right at a lower rate (any thread;
+ * applied between ticks). */
+void session_set_stride(struct session *s, unsigned stride);
+/* The profile of what has been sampled so far, while sampling goes on
+ * (any thread but the tracing one; the tracing thread copies its tables
+ * between ticks). NULL if nothing was sampled yet or sampling has ended,
+ * in which case session_profile has everything. Free with profile_free
+ * before session_free. */
+struct profile *session_snapshot(struct session *s);
 const char *session_comm(const struct session *s);
 const struct sampler_stats *session_stats(const struct session *s);
 /* Whether the target exited (and its wait status), or exec'ed. */

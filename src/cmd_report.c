@@ -1,10 +1,134 @@
-/* cmd_report.c: sprofd report (not written yet). */
+/* cmd_report.c: sprofd report FILE.prof: the console table of a saved
+ * pstats file (sprofd's or cProfile's), or the callers and callees of
+ * functions in it, without Python. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "commands.h"
 #include "log.h"
+#include "profile.h"
+#include "pstats_read.h"
+#include "report.h"
 #include "sprofd.h"
+
+#define MAX_QUERIES 32
+
+/* One --callers or --callees request. */
+struct query {
+	const char *name;
+	bool callees;
+};
+
+static void report_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: sprofd report [-n ROWS] [-s SORTKEY] [--callers NAME] [--callees NAME]\n"
+		"                     FILE.prof\n"
+		"\n"
+		"Prints the table of a pstats file (written by sprofd or by Python's cProfile),\n"
+		"or the callers and callees of functions in it.\n"
+		"\n"
+		"  -n, --rows ROWS        rows in the table (default 20, 0 = none, -1 = all)\n"
+		"  -s, --sort KEY         tottime, cumtime, ncalls or name (default tottime)\n"
+		"      --callers NAME     who called function NAME, and how often; NAME is a\n"
+		"                         function name, or else a regular expression matched\n"
+		"                         against file:line(function)\n"
+		"      --callees NAME     whom function NAME called\n"
+		"  -h, --help             this text\n");
+}
 
 int cmd_report(int argc, char **argv)
 {
-	log_err("'sprofd report' is not available in this build");
-	return EXIT_USAGE;
+	enum { OPT_CALLERS = 256, OPT_CALLEES };
+	static const struct option longopts[] = {
+		{ "rows", required_argument, NULL, 'n' },
+		{ "sort", required_argument, NULL, 's' },
+		{ "callers", required_argument, NULL, OPT_CALLERS },
+		{ "callees", required_argument, NULL, OPT_CALLEES },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct query q[MAX_QUERIES];
+	enum report_sort sort = SORT_TOTTIME;
+	struct profile *p;
+	size_t nq = 0;
+	int ch, rows = 20, code = EXIT_OK;
+	char *end;
+	long v;
+
+	optind = 1;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":n:s:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'n':
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || v < -1 || v > 1000000) {
+				log_err("-n %s: the row count must be a whole number from -1 to 1000000",
+					optarg);
+				return EXIT_USAGE;
+			}
+			rows = (int)v;
+			break;
+		case 's':
+			if (report_parse_sort(optarg, &sort)) {
+				log_err("-s %s: the sort key must be tottime, cumtime, ncalls or name",
+					optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case OPT_CALLERS:
+		case OPT_CALLEES:
+			if (nq == MAX_QUERIES) {
+				log_err("at most %d --callers and --callees at once", MAX_QUERIES);
+				return EXIT_USAGE;
+			}
+			q[nq].name = optarg;
+			q[nq++].callees = ch == OPT_CALLEES;
+			break;
+		case 'h':
+			report_usage(stdout);
+			return EXIT_OK;
+		case ':':
+			log_err("option %s needs a value (see sprofd report --help)", argv[optind - 1]);
+			return EXIT_USAGE;
+		default:
+			if (optopt)
+				log_err("unknown option -%c (see sprofd report --help)", optopt);
+			else
+				log_err("unknown option %s (see sprofd report --help)", argv[optind - 1]);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		log_err("no file: give the .prof file to report on (see sprofd report --help)");
+		return EXIT_USAGE;
+	}
+	if (optind + 1 < argc) {
+		log_err("unexpected argument '%s': one file at a time", argv[optind + 1]);
+		return EXIT_USAGE;
+	}
+	p = pstats_read(argv[optind]);
+	if (!p)
+		return EXIT_NO_TARGET;
+
+	report_file_header(stdout, p, argv[optind]);
+	if (nq == 0)
+		report_table(stdout, p, rows, sort);
+	for (size_t i = 0; i < nq; i++) {
+		int n = report_calls_of(stdout, p, q[i].name, q[i].callees, sort);
+		if (n == 0)
+			log_err("no function in %s is called '%s' or matches it", argv[optind],
+				q[i].name);
+		if (n <= 0)
+			code = EXIT_USAGE;
+	}
+	fflush(stdout);
+	if (ferror(stdout))
+		code = EXIT_INTERNAL;
+	profile_free(p);
+	return code;
 }

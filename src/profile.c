@@ -1,14 +1,17 @@
-/* profile.c: from interned raw stacks to per-function and per-edge counts
- * (see profile.h for what each count means). Each distinct pc is symbolized
- * once per build; each distinct stack is walked once and weighted by its
- * sample count, so stacks that symbolize alike simply add up. "Once per
- * sample" counts use a generation stamp per function and per edge instead of
+/* profile.c: from interned raw stacks to the function view (per-function
+ * and per-edge counts) and the stack view (locations, frames, stacks); see
+ * profile.h for what each count means. Each distinct pc is symbolized once
+ * per build; each distinct stack is walked once and weighted by its sample
+ * count, so stacks that symbolize alike simply add up. "Once per sample"
+ * counts use a generation stamp per function and per edge instead of
  * searching the stack for earlier occurrences. */
 #include "profile.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "modules.h"
 #include "stacks.h"
 #include "symbols.h"
 #include "util.h"
@@ -16,12 +19,22 @@
 #define ROOT_FILE "~"
 #define ROOT_NAME "<all samples>"
 
-#define NONE UINT32_MAX
+#define NONE PROFILE_NONE
 
-/* What the build keeps per function besides its counts. */
-struct finfo {
-	uint64_t hash;          /* of (file, line, name) */
-	uint32_t stamp;         /* last stack that counted cc */
+/* What identifies a function: the pstats key. */
+struct fkey {
+	const char *file;
+	int line;
+	const char *name;
+};
+
+/* An index of fkeys by content; entry i is keys[i]. */
+struct keyidx {
+	uint32_t *slots;        /* entry + 1; 0 = empty */
+	size_t nslots;          /* a power of two, at least twice n */
+	struct fkey *keys;
+	uint64_t *hashes;
+	size_t n, cap;
 };
 
 /* One symbolized pc: its functions, innermost first, are pcfuncs[off ..
@@ -32,16 +45,22 @@ struct finfo {
 struct pcent {
 	uint32_t off, cnt;
 	uint32_t callee, edge;  /* callee NONE: nothing cached yet */
+	uint32_t loc;           /* its location in the stack view */
+};
+
+/* Per task, what the thread view needs. */
+struct tinfo {
+	uint32_t func;          /* its function ("thread TID (NAME)") */
+	uint32_t root_edge;     /* root -> func */
 };
 
 struct builder {
 	struct profile *p;
-	size_t funccap, edgecap;
+	const struct profile_meta *meta;
+	size_t funccap, edgecap, fncap, framecap, loccap, stackcap, slcap, taskcap, mapcap;
 
-	/* Functions by (file, line, name) content: index + 1, 0 = empty. */
-	uint32_t *fslots;
-	size_t nfslots;
-	struct finfo *finfo;    /* per function, parallel to funcs */
+	struct keyidx funcidx, fnidx;
+	uint32_t *fstamp;       /* per function, last stack that counted cc */
 
 	struct u64map *edgemap; /* caller << 32 | callee -> edge index */
 	uint32_t *estamp;       /* per edge, last stack that counted cc */
@@ -51,6 +70,10 @@ struct builder {
 	size_t npcents, pcentcap;
 	uint32_t *pcfuncs, *pcedges;
 	size_t npcfuncs, pcfcap;
+
+	struct u64map *taskmap; /* tid -> index into tasks */
+	struct tinfo *tinfo;    /* parallel to tasks */
+	struct u64map *mapmap;  /* index in meta->modules -> index into maps */
 
 	/* The current stack, leaf first: each frame's function and the edge
 	 * from its caller to it. */
@@ -62,11 +85,11 @@ static const struct sym_frame unknown_frame = {
 	.func = "[unknown]", .file = "", .line = 0, .module = "", .inlined = false,
 };
 
-static uint64_t func_hash(const char *file, int line, const char *name)
+static uint64_t fkey_hash(const struct fkey *k)
 {
-	uint64_t h = hash_bytes(file, strlen(file), (uint64_t)(uint32_t)line);
+	uint64_t h = hash_bytes(k->file, strlen(k->file), (uint64_t)(uint32_t)k->line);
 
-	return hash_bytes(name, strlen(name), h);
+	return hash_bytes(k->name, strlen(k->name), h);
 }
 
 static bool str_same(const char *a, const char *b)
@@ -74,64 +97,104 @@ static bool str_same(const char *a, const char *b)
 	return a == b || strcmp(a, b) == 0;
 }
 
-/* Appends a function with zero counts and returns its index. */
-static uint32_t builder_new_func(struct builder *b, const char *file, int line, const char *name,
-				 uint64_t h)
+static void keyidx_init(struct keyidx *ki)
 {
-	struct profile *p = b->p;
-	size_t cap = b->funccap;
-	struct pfunc *f;
-
-	xgrow((void **)&p->funcs, &b->funccap, p->nfuncs + 1, sizeof(*p->funcs));
-	if (b->funccap != cap)
-		b->finfo = xrealloc(b->finfo, b->funccap * sizeof(*b->finfo));
-	f = &p->funcs[p->nfuncs];
-	memset(f, 0, sizeof(*f));
-	f->file = file;
-	f->line = line;
-	f->name = name;
-	b->finfo[p->nfuncs].hash = h;
-	b->finfo[p->nfuncs].stamp = 0;
-	return (uint32_t)p->nfuncs++;
+	memset(ki, 0, sizeof(*ki));
+	ki->nslots = 1024;
+	ki->slots = xcalloc(ki->nslots, sizeof(*ki->slots));
 }
 
-/* Doubles the function index, reusing the stored hashes. */
-static void builder_grow_fslots(struct builder *b)
+static void keyidx_free(struct keyidx *ki)
 {
-	size_t ns = b->nfslots * 2, mask = ns - 1;
+	free(ki->slots);
+	free(ki->keys);
+	free(ki->hashes);
+}
+
+/* Doubles the slots, reusing the stored hashes. */
+static void keyidx_grow(struct keyidx *ki)
+{
+	size_t ns = ki->nslots * 2, mask = ns - 1;
 	uint32_t *slots = xcalloc(ns, sizeof(*slots));
 
-	for (size_t k = 1; k < b->p->nfuncs; k++) {
-		size_t i = b->finfo[k].hash & mask;
+	for (size_t k = 0; k < ki->n; k++) {
+		size_t i = ki->hashes[k] & mask;
 		while (slots[i])
 			i = (i + 1) & mask;
 		slots[i] = (uint32_t)(k + 1);
 	}
-	free(b->fslots);
-	b->fslots = slots;
-	b->nfslots = ns;
+	free(ki->slots);
+	ki->slots = slots;
+	ki->nslots = ns;
 }
 
-/* Finds or adds the function a frame belongs to. */
-static uint32_t builder_func(struct builder *b, const struct sym_frame *fr)
+/* Returns the entry for key k, adding it as entry n (and setting *added)
+ * if it is new. */
+static uint32_t keyidx_get(struct keyidx *ki, const struct fkey *k, bool *added)
 {
-	const char *file = fr->file ? fr->file : "";
-	const char *name = fr->func ? fr->func : unknown_frame.func;
-	uint64_t h = func_hash(file, fr->line, name);
-	size_t mask = b->nfslots - 1, i;
+	uint64_t h = fkey_hash(k);
+	size_t mask = ki->nslots - 1, i;
 	uint32_t idx;
 
-	for (i = h & mask; b->fslots[i]; i = (i + 1) & mask) {
-		const struct pfunc *f = &b->p->funcs[b->fslots[i] - 1];
-		if (b->finfo[b->fslots[i] - 1].hash == h && f->line == fr->line &&
-		    str_same(f->name, name) && str_same(f->file, file))
-			return b->fslots[i] - 1;
+	*added = false;
+	for (i = h & mask; ki->slots[i]; i = (i + 1) & mask) {
+		const struct fkey *e = &ki->keys[ki->slots[i] - 1];
+		if (ki->hashes[ki->slots[i] - 1] == h && e->line == k->line &&
+		    str_same(e->name, k->name) && str_same(e->file, k->file))
+			return ki->slots[i] - 1;
 	}
-	idx = builder_new_func(b, file, fr->line, name, h);
-	b->fslots[i] = idx + 1;
-	if (b->p->nfuncs * 2 > b->nfslots)
-		builder_grow_fslots(b);
+	if (ki->n == ki->cap) {
+		xgrow((void **)&ki->keys, &ki->cap, ki->n + 1, sizeof(*ki->keys));
+		ki->hashes = xrealloc(ki->hashes, ki->cap * sizeof(*ki->hashes));
+	}
+	idx = (uint32_t)ki->n++;
+	ki->keys[idx] = *k;
+	ki->hashes[idx] = h;
+	ki->slots[i] = idx + 1;
+	*added = true;
+	if (ki->n * 2 > ki->nslots)
+		keyidx_grow(ki);
 	return idx;
+}
+
+/* Finds or adds a function of the function view. */
+static uint32_t builder_func(struct builder *b, const struct fkey *k)
+{
+	struct profile *p = b->p;
+	size_t cap = b->funccap;
+	struct pfunc *f;
+	bool added;
+	uint32_t idx = keyidx_get(&b->funcidx, k, &added);
+
+	if (!added)
+		return idx;
+	xgrow((void **)&p->funcs, &b->funccap, p->nfuncs + 1, sizeof(*p->funcs));
+	if (b->funccap != cap)
+		b->fstamp = xrealloc(b->fstamp, b->funccap * sizeof(*b->fstamp));
+	f = &p->funcs[p->nfuncs];
+	memset(f, 0, sizeof(*f));
+	f->file = k->file;
+	f->line = k->line;
+	f->name = k->name;
+	b->fstamp[p->nfuncs] = 0;
+	return (uint32_t)p->nfuncs++;
+}
+
+/* Finds or adds a function of the stack view. */
+static uint32_t builder_fn(struct builder *b, const struct fkey *k, const char *module)
+{
+	struct profile *p = b->p;
+	bool added;
+	uint32_t idx = keyidx_get(&b->fnidx, k, &added);
+
+	if (!added)
+		return idx;
+	xgrow((void **)&p->fns, &b->fncap, p->nfns + 1, sizeof(*p->fns));
+	p->fns[p->nfns].file = k->file;
+	p->fns[p->nfns].line = k->line;
+	p->fns[p->nfns].name = k->name;
+	p->fns[p->nfns].module = module ? module : "";
+	return (uint32_t)p->nfns++;
 }
 
 /* Finds or adds the edge caller -> callee. */
@@ -156,6 +219,48 @@ static uint32_t builder_edge(struct builder *b, uint32_t caller, uint32_t callee
 	return (uint32_t)p->nedges++;
 }
 
+/* The mapping that holds addr, added to the profile on first use. */
+static uint32_t builder_map(struct builder *b, uint64_t addr)
+{
+	const struct modules *mods = b->meta ? b->meta->modules : NULL;
+	const struct module_map *mm = modules_find(mods, addr);
+	struct profile *p = b->p;
+	struct pmap *pm;
+	uint64_t key, idx;
+
+	if (!mm)
+		return NONE;
+	key = (uint64_t)(mm - mods->v);
+	if (u64map_get(b->mapmap, key, &idx))
+		return (uint32_t)idx;
+	xgrow((void **)&p->maps, &b->mapcap, p->nmaps + 1, sizeof(*p->maps));
+	pm = &p->maps[p->nmaps];
+	pm->start = mm->start;
+	pm->limit = mm->limit;
+	pm->offset = mm->offset;
+	pm->path = strtab_intern(p->strs, mm->path);
+	pm->build_id = strtab_intern(p->strs, mm->build_id);
+	u64map_put(b->mapmap, key, p->nmaps);
+	return (uint32_t)p->nmaps++;
+}
+
+/* Appends a location with room for n frames; returns its index. */
+static uint32_t builder_loc(struct builder *b, uint64_t addr, uint32_t map, uint32_t n)
+{
+	struct profile *p = b->p;
+	struct ploc *l;
+
+	xgrow((void **)&p->locs, &b->loccap, p->nlocs + 1, sizeof(*p->locs));
+	xgrow((void **)&p->frames, &b->framecap, p->nframes + n, sizeof(*p->frames));
+	l = &p->locs[p->nlocs];
+	l->addr = addr;
+	l->map = map;
+	l->frame = (uint32_t)p->nframes;
+	l->nframes = n;
+	p->nframes += n;
+	return (uint32_t)p->nlocs++;
+}
+
 /* Returns the pcents index for pc, symbolizing it on first use. */
 static uint32_t builder_pc(struct builder *b, uint64_t pc, profile_lookup_fn lookup, void *ctx)
 {
@@ -163,7 +268,7 @@ static uint32_t builder_pc(struct builder *b, uint64_t pc, profile_lookup_fn loo
 	struct pcent *pe;
 	uint64_t idx;
 	size_t cap;
-	uint32_t off;
+	uint32_t off, loc;
 	int n;
 
 	if (u64map_get(b->pcmap, pc, &idx))
@@ -179,8 +284,22 @@ static uint32_t builder_pc(struct builder *b, uint64_t pc, profile_lookup_fn loo
 	xgrow((void **)&b->pcfuncs, &b->pcfcap, b->npcfuncs + (size_t)n, sizeof(*b->pcfuncs));
 	if (b->pcfcap != cap)
 		b->pcedges = xrealloc(b->pcedges, b->pcfcap * sizeof(*b->pcedges));
-	for (int k = 0; k < n; k++)
-		b->pcfuncs[b->npcfuncs++] = builder_func(b, &frames[k]);
+	loc = builder_loc(b, pc, builder_map(b, pc), (uint32_t)n);
+	for (int k = 0; k < n; k++) {
+		const struct sym_frame *fr = &frames[k];
+		struct fkey key = {
+			.file = fr->file ? fr->file : "",
+			.line = fr->line,
+			.name = fr->func ? fr->func : unknown_frame.func,
+		};
+		struct pframe *pf = &b->p->frames[b->p->locs[loc].frame + (uint32_t)k];
+
+		pf->fn = builder_fn(b, &key, fr->module);
+		pf->line = fr->src_line > 0 ? fr->src_line : 0;
+		if (b->p->opts.lines && fr->src_line > 0)
+			key.line = fr->src_line;
+		b->pcfuncs[b->npcfuncs++] = builder_func(b, &key);
+	}
 	for (int k = 0; k + 1 < n; k++)
 		b->pcedges[off + k] = builder_edge(b, b->pcfuncs[off + k + 1], b->pcfuncs[off + k]);
 
@@ -189,15 +308,57 @@ static uint32_t builder_pc(struct builder *b, uint64_t pc, profile_lookup_fn loo
 	pe->off = off;
 	pe->cnt = (uint32_t)n;
 	pe->callee = pe->edge = NONE;
+	pe->loc = loc;
 	u64map_put(b->pcmap, pc, b->npcents);
 	return (uint32_t)b->npcents++;
 }
 
-/* Expands a stack into b->fstack and b->estack; returns the frame count. */
-static size_t builder_expand(struct builder *b, const struct stack_view *sv,
-			     profile_lookup_fn lookup, void *ctx)
+/* Returns the tasks index for tid, adding the thread (and with
+ * opts.threads its function and location) on first use. */
+static uint32_t builder_task(struct builder *b, pid_t tid)
+{
+	struct profile *p = b->p;
+	const struct u64map *names = b->meta ? b->meta->thread_names : NULL;
+	size_t cap = b->taskcap;
+	struct ptask *t;
+	uint64_t idx, nameval;
+
+	if (u64map_get(b->taskmap, (uint64_t)(uint32_t)tid, &idx))
+		return (uint32_t)idx;
+	xgrow((void **)&p->tasks, &b->taskcap, p->ntasks + 1, sizeof(*p->tasks));
+	if (b->taskcap != cap)
+		b->tinfo = xrealloc(b->tinfo, b->taskcap * sizeof(*b->tinfo));
+	t = &p->tasks[p->ntasks];
+	t->tid = tid;
+	t->name = "";
+	t->samples = 0;
+	t->loc = NONE;
+	if (names && u64map_get(names, (uint64_t)(uint32_t)tid, &nameval) && nameval)
+		t->name = strtab_intern(p->strs, (const char *)(uintptr_t)nameval);
+	if (p->opts.threads) {
+		char *label = t->name[0] ? xasprintf("thread %d (%s)", (int)tid, t->name)
+					 : xasprintf("thread %d", (int)tid);
+		struct fkey key = { ROOT_FILE, 0, strtab_intern(p->strs, label) };
+		uint32_t fn = builder_fn(b, &key, "");
+
+		free(label);
+		t->loc = builder_loc(b, 0, NONE, 1);
+		p->frames[p->locs[t->loc].frame].fn = fn;
+		p->frames[p->locs[t->loc].frame].line = 0;
+		b->tinfo[p->ntasks].func = builder_func(b, &key);
+		b->tinfo[p->ntasks].root_edge = builder_edge(b, 0, b->tinfo[p->ntasks].func);
+	}
+	u64map_put(b->taskmap, (uint64_t)(uint32_t)tid, p->ntasks);
+	return (uint32_t)p->ntasks++;
+}
+
+/* Expands a stack into b->fstack and b->estack, and its locations into
+ * locs (leaf first); returns the frame count. */
+static size_t builder_expand(struct builder *b, const struct stack_view *sv, uint32_t task,
+			     uint32_t *locs, profile_lookup_fn lookup, void *ctx)
 {
 	uint32_t cur = builder_pc(b, sv->pcs[0], lookup, ctx), next;
+	uint32_t top = b->p->opts.threads ? b->tinfo[task].func : 0;
 	size_t nf = 0;
 
 	for (uint32_t j = 0; j < sv->n; j++, cur = next) {
@@ -207,8 +368,10 @@ static size_t builder_expand(struct builder *b, const struct stack_view *sv,
 
 		next = j + 1 < sv->n ? builder_pc(b, sv->pcs[j + 1], lookup, ctx) : NONE;
 		pe = &b->pcents[cur];
-		if (nf + pe->cnt > b->fstackcap) {
-			xgrow((void **)&b->fstack, &b->fstackcap, nf + pe->cnt, sizeof(*b->fstack));
+		locs[j] = pe->loc;
+		/* One more for the thread's frame. */
+		if (nf + pe->cnt + 1 > b->fstackcap) {
+			xgrow((void **)&b->fstack, &b->fstackcap, nf + pe->cnt + 1, sizeof(*b->fstack));
 			b->estack = xrealloc(b->estack, b->fstackcap * sizeof(*b->estack));
 		}
 		for (uint32_t k = 0; k + 1 < pe->cnt; k++, nf++) {
@@ -217,10 +380,10 @@ static size_t builder_expand(struct builder *b, const struct stack_view *sv,
 		}
 
 		/* The outermost function of this pc is called by the next
-		 * pc's innermost one, or by the root. */
+		 * pc's innermost one, or by the root (or the thread). */
 		outer = b->pcfuncs[pe->off + pe->cnt - 1];
 		if (next == NONE)
-			edge = builder_edge(b, 0, outer);
+			edge = builder_edge(b, top, outer);
 		else if ((ne = &b->pcents[next])->callee == outer)
 			edge = ne->edge;
 		else {
@@ -232,30 +395,56 @@ static size_t builder_expand(struct builder *b, const struct stack_view *sv,
 		b->estack[nf] = edge;
 		nf++;
 	}
+	if (b->p->opts.threads) {
+		b->fstack[nf] = top;
+		b->estack[nf] = b->tinfo[task].root_edge;
+		nf++;
+		locs[sv->n] = b->p->tasks[task].loc;
+	}
 	return nf;
 }
 
 /* Adds one distinct stack, weighted by its count; gen is unique per stack. */
-static void builder_stack(struct builder *b, const struct stack_view *sv, uint32_t gen,
+static void builder_stack(struct builder *b, const struct stack_view *in, uint32_t gen,
 			  profile_lookup_fn lookup, void *ctx)
 {
+	static const uint64_t nopc[1] = { 0 };
+	struct profile *p = b->p;
+	struct stack_view sv = *in;
 	struct pfunc *funcs;
 	struct pedge *edges;
-	uint64_t c = sv->count;
+	struct pstack *ps;
+	uint64_t c = sv.count;
+	uint32_t task, nloc;
 	size_t nf;
 
-	if (sv->n == 0)
-		return;
-	nf = builder_expand(b, sv, lookup, ctx);
+	if (sv.n == 0) {
+		sv.pcs = nopc;
+		sv.n = 1;
+	}
+	task = builder_task(b, sv.tid);
+	p->tasks[task].samples += c;
+	nloc = sv.n + (p->opts.threads ? 1 : 0);
+	xgrow((void **)&p->stack_locs, &b->slcap, p->nstack_locs + nloc, sizeof(*p->stack_locs));
+	xgrow((void **)&p->stacks, &b->stackcap, p->nstacks + 1, sizeof(*p->stacks));
+	ps = &p->stacks[p->nstacks++];
+	ps->loc = (uint32_t)p->nstack_locs;
+	ps->n = nloc;
+	ps->tid = sv.tid;
+	ps->truncated = sv.truncated;
+	ps->count = c;
+
+	nf = builder_expand(b, &sv, task, p->stack_locs + p->nstack_locs, lookup, ctx);
+	p->nstack_locs += nloc;
 	/* Nothing is added below, so funcs and edges stay put. */
-	funcs = b->p->funcs;
-	edges = b->p->edges;
+	funcs = p->funcs;
+	edges = p->edges;
 	for (size_t j = 0; j < nf; j++) {
 		uint32_t f = b->fstack[j], e = b->estack[j];
 
 		funcs[f].nc += c;
-		if (b->finfo[f].stamp != gen) {
-			b->finfo[f].stamp = gen;
+		if (b->fstamp[f] != gen) {
+			b->fstamp[f] = gen;
 			funcs[f].cc += c;
 		}
 		edges[e].nc += c;
@@ -271,6 +460,7 @@ static void builder_stack(struct builder *b, const struct stack_view *sv, uint32
 struct profile *profile_build(const struct stacktab *st, profile_lookup_fn lookup, void *ctx,
 			      const struct profile_meta *meta, const struct profile_opts *opts)
 {
+	static const struct fkey root = { ROOT_FILE, 0, ROOT_NAME };
 	struct builder b;
 	struct profile *p = xcalloc(1, sizeof(*p));
 	size_t nstacks = stacktab_size(st);
@@ -278,19 +468,28 @@ struct profile *profile_build(const struct stacktab *st, profile_lookup_fn looku
 
 	if (meta)
 		p->meta = *meta;
+	/* Those two are the caller's and may not outlive this call. */
+	p->meta.thread_names = NULL;
+	p->meta.modules = NULL;
+	if (opts)
+		p->opts = *opts;
 	p->total = stacktab_total(st);
 	p->interval = p->meta.hz > 0 ? 1.0 / p->meta.hz : 0.0;
+	p->strs = strtab_new();
 
 	memset(&b, 0, sizeof(b));
 	b.p = p;
-	b.nfslots = 1024;
-	b.fslots = xcalloc(b.nfslots, sizeof(*b.fslots));
+	b.meta = meta;
+	keyidx_init(&b.funcidx);
+	keyidx_init(&b.fnidx);
 	b.edgemap = u64map_new();
 	b.pcmap = u64map_new();
+	b.taskmap = u64map_new();
+	b.mapmap = u64map_new();
 
-	/* The root is never looked up by key: it only calls, never is called.
-	 * Stack indexes fit in 32 bits (stacks.c indexes them so), hence gen. */
-	builder_new_func(&b, ROOT_FILE, 0, ROOT_NAME, 0);
+	/* The root only calls, never is called. Stack indexes fit in 32 bits
+	 * (stacks.c indexes them so), hence gen. */
+	builder_func(&b, &root);
 	p->funcs[0].cc = p->funcs[0].nc = p->total;
 
 	for (size_t i = 0; i < nstacks; i++) {
@@ -298,17 +497,52 @@ struct profile *profile_build(const struct stacktab *st, profile_lookup_fn looku
 		builder_stack(&b, &sv, (uint32_t)(i + 1), lookup, ctx);
 	}
 
-	free(b.fslots);
-	free(b.finfo);
+	keyidx_free(&b.funcidx);
+	keyidx_free(&b.fnidx);
+	free(b.fstamp);
 	free(b.estamp);
 	free(b.pcents);
 	free(b.pcfuncs);
 	free(b.pcedges);
 	free(b.fstack);
 	free(b.estack);
+	free(b.tinfo);
 	u64map_free(b.edgemap);
 	u64map_free(b.pcmap);
+	u64map_free(b.taskmap);
+	u64map_free(b.mapmap);
 	return p;
+}
+
+double profile_func_tt(const struct profile *p, size_t i)
+{
+	return p->ftimes ? p->ftimes[i].tt : (double)p->funcs[i].tt * p->interval;
+}
+
+double profile_func_ct(const struct profile *p, size_t i)
+{
+	return p->ftimes ? p->ftimes[i].ct : (double)p->funcs[i].cc * p->interval;
+}
+
+double profile_edge_tt(const struct profile *p, size_t i)
+{
+	return p->etimes ? p->etimes[i].tt : (double)p->edges[i].tt * p->interval;
+}
+
+double profile_edge_ct(const struct profile *p, size_t i)
+{
+	return p->etimes ? p->etimes[i].ct : (double)p->edges[i].cc * p->interval;
+}
+
+double profile_total_time(const struct profile *p)
+{
+	double t = 0;
+
+	if (!p->ftimes)
+		return (double)p->total * p->interval;
+	for (size_t i = 0; i < p->nfuncs; i++)
+		t += p->ftimes[i].tt;
+	return t;
 }
 
 void profile_free(struct profile *p)
@@ -317,5 +551,15 @@ void profile_free(struct profile *p)
 		return;
 	free(p->funcs);
 	free(p->edges);
+	free(p->stacks);
+	free(p->stack_locs);
+	free(p->locs);
+	free(p->frames);
+	free(p->fns);
+	free(p->tasks);
+	free(p->maps);
+	free(p->ftimes);
+	free(p->etimes);
+	strtab_free(p->strs);
 	free(p);
 }

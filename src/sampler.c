@@ -52,6 +52,9 @@ struct loop {
 	uint64_t last_tick_ns; /* what choosing cost at the last tick */
 	uint64_t skip;         /* ticks to let pass: choosing costs too much */
 	bool warned_slow;
+	unsigned stride;       /* sample at 1/stride the rate, each sample counting
+				* stride times (set through conf->on_request) */
+	uint64_t stride_n;     /* perf samples seen, to take every stride-th */
 };
 
 static void reservoir_add(struct reservoir *r, uint64_t v)
@@ -126,6 +129,7 @@ static bool thread_cpu_ns(struct loop *l, struct thread *th, uint64_t *ns)
 static void count_stack(struct loop *l, const uint64_t *pcs, int n, pid_t tid, bool trunc,
 			uint32_t weight)
 {
+	weight *= l->stride;
 	if (trunc)
 		l->stats->truncated += weight;
 	l->stats->samples += weight;
@@ -300,6 +304,8 @@ static void on_cpu_sample(void *ctx, pid_t tid)
 
 	if (!th || th->state != TS_RUNNING)
 		return;
+	if (l->stride > 1 && ++l->stride_n % l->stride)
+		return;
 	/* It may have gone to sleep in the microseconds since: an interrupt
 	 * now would end its system call early. */
 	if (thread_sched_state(l, th) == 'R' && target_interrupt(l->t, th) == 0)
@@ -352,18 +358,43 @@ static void tick(struct loop *l)
 	l->last_tick_ns = mono_ns() - t0;
 }
 
+/* Serves the owner's requests (tracing thread, between ticks): asks it
+ * for the stride and, when that changed, re-arms the timer at the new
+ * period. Returns the period now in force. */
+static uint64_t handle_request(struct loop *l, int tfd, uint64_t base_period)
+{
+	unsigned stride;
+	uint64_t v, period;
+	struct itimerspec its;
+
+	(void)!read(l->c->req_fd, &v, sizeof(v));
+	stride = l->c->on_request ? l->c->on_request(l->ctx) : 1;
+	if (stride < 1)
+		stride = 1;
+	period = base_period * stride;
+	if (stride != l->stride) {
+		l->stride = stride;
+		its.it_value.tv_sec = its.it_interval.tv_sec = (time_t)(period / 1000000000ull);
+		its.it_value.tv_nsec = its.it_interval.tv_nsec = (long)(period % 1000000000ull);
+		if (timerfd_settime(tfd, 0, &its, NULL) < 0)
+			log_warn("sampler: cannot re-arm the timer: %s", strerror(errno));
+	}
+	return period;
+}
+
 int sampler_run(struct target *t, const struct sampler_conf *c, struct stacktab *st,
 		sampler_new_stack_fn on_new, void *ctx, struct sampler_stats *out)
 {
 	struct loop *l = xcalloc(1, sizeof(*l));
 	struct itimerspec its;
-	struct pollfd pfd[4];
+	struct pollfd pfd[5];
 	uint64_t period = 1000000000ull / c->hz, deadline = 0;
 	sigset_t chld;
 	int tfd, sfd, rc = -1;
 	bool stop = false;
 
-	*l = (struct loop){ .t = t, .c = c, .st = st, .on_new = on_new, .ctx = ctx, .stats = out };
+	*l = (struct loop){ .t = t, .c = c, .st = st, .on_new = on_new, .ctx = ctx, .stats = out,
+			    .stride = 1 };
 	memset(out, 0, sizeof(*out));
 	l->uw = unwinder_new(t->pid);
 	if (!l->uw) {
@@ -407,6 +438,7 @@ int sampler_run(struct target *t, const struct sampler_conf *c, struct stacktab 
 	pfd[1] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 	pfd[2] = (struct pollfd){ .fd = c->stop_fd, .events = POLLIN };
 	pfd[3] = (struct pollfd){ .fd = l->oncpu ? oncpu_fd(l->oncpu) : -1, .events = POLLIN };
+	pfd[4] = (struct pollfd){ .fd = c->req_fd, .events = POLLIN };
 
 	while (!stop) {
 		struct signalfd_siginfo si;
@@ -417,7 +449,7 @@ int sampler_run(struct target *t, const struct sampler_conf *c, struct stacktab 
 			uint64_t now = mono_ns();
 			timeout = now >= deadline ? 0 : (int)((deadline - now) / 1000000) + 1;
 		}
-		if (poll(pfd, 4, timeout) < 0 && errno != EINTR) {
+		if (poll(pfd, 5, timeout) < 0 && errno != EINTR) {
 			log_err("sampler: poll: %s", strerror(errno));
 			break;
 		}
@@ -426,6 +458,8 @@ int sampler_run(struct target *t, const struct sampler_conf *c, struct stacktab 
 		drain_events(l);
 		if (pfd[2].revents & POLLIN)
 			stop = true;
+		if (pfd[4].revents & POLLIN)
+			period = handle_request(l, tfd, 1000000000ull / c->hz);
 		if (t->gone || t->execed)
 			stop = true;
 		if (deadline && mono_ns() >= deadline)

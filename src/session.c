@@ -2,9 +2,13 @@
 #include "session.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <poll.h>
 #include <semaphore.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -14,6 +18,7 @@
 
 #include "attach.h"
 #include "log.h"
+#include "modules.h"
 #include "profile.h"
 #include "sprofd.h"
 #include "stacks.h"
@@ -48,7 +53,61 @@ struct session {
 	int rc;
 	uint64_t start_time;
 	char comm[64];
+	/* Thread names, tid -> name interned in tnames_strs: filled by the
+	 * tracing thread when a thread is first sampled, read after join. */
+	struct u64map *tnames;
+	struct strtab *tnames_strs;
+	struct modules *mods;    /* executable mappings with build IDs, for pprof */
+	/* Requests from other threads, served by the tracing thread between
+	 * ticks (session_set_stride, session_snapshot); the eventfds order
+	 * the hand-over. */
+	int req_fd, snap_fd;
+	atomic_uint stride;
+	atomic_bool snap_wanted;
+	struct stacktab *snap;   /* copies taken for a snapshot */
+	struct u64map *snap_tnames;
+	struct sampler_stats snap_stats;
+	unsigned snap_threads;
+	/* The symbolizer is not thread-safe: one user at a time. */
+	pthread_mutex_t sym_mu;
 };
+
+/* Reads a thread's name from /proc/PID/task/TID/comm into buf; false if
+ * the thread is gone. */
+static bool read_thread_name(pid_t pid, pid_t tid, char *buf, size_t len)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", (int)pid, (int)tid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return false;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	return true;
+}
+
+/* Records the name of the thread of the newest stack, if not yet known
+ * (tracing thread). Stacks are told apart by thread, so a thread's first
+ * sample is always a new stack, the last one added. */
+static void note_thread(struct session *s)
+{
+	struct stack_view sv;
+	char name[64];
+
+	stacktab_get(s->stacks, stacktab_size(s->stacks) - 1, &sv);
+	if (u64map_get(s->tnames, (uint64_t)(uint32_t)sv.tid, NULL))
+		return;
+	if (!read_thread_name(s->o.pid, sv.tid, name, sizeof(name)))
+		name[0] = '\0';
+	u64map_put(s->tnames, (uint64_t)(uint32_t)sv.tid,
+		   (uint64_t)(uintptr_t)strtab_intern(s->tnames_strs, name));
+}
 
 /* Queues the addresses of a new stack not queued before (tracing thread). */
 static void queue_new_stack(void *ctx, const uint64_t *pcs, int n)
@@ -57,6 +116,9 @@ static void queue_new_stack(void *ctx, const uint64_t *pcs, int n)
 	struct symq *q = &s->q;
 	bool any = false;
 
+	note_thread(s);
+	if (!s->symthread_running)
+		return;
 	pthread_mutex_lock(&q->mu);
 	for (int i = 0; i < n; i++) {
 		if (u64map_get(q->queued, pcs[i], NULL))
@@ -96,10 +158,12 @@ static void *symbolize_main(void *arg)
 		memcpy(batch, q->v, n * sizeof(*batch));
 		q->n = 0;
 		pthread_mutex_unlock(&q->mu);
+		pthread_mutex_lock(&s->sym_mu);
 		for (size_t i = 0; i < n; i++) {
 			const struct sym_frame *f;
 			symbolizer_lookup(s->sym, batch[i], &f);
 		}
+		pthread_mutex_unlock(&s->sym_mu);
 	}
 	free(batch);
 	return NULL;
@@ -137,6 +201,34 @@ static void raise_priority(void)
 		log_debug("tracing thread runs at nice -10");
 }
 
+/* Serves the requests of other threads (tracing thread, between ticks):
+ * copies what was sampled so far if a snapshot is wanted, and returns the
+ * stride to sample at. */
+static unsigned serve_request(void *ctx)
+{
+	struct session *s = ctx;
+
+	if (atomic_exchange(&s->snap_wanted, false)) {
+		struct stack_view sv;
+		uint64_t k, v;
+		size_t pos = 0;
+
+		s->snap = stacktab_new();
+		for (size_t i = 0; i < stacktab_size(s->stacks); i++) {
+			stacktab_get(s->stacks, i, &sv);
+			stacktab_add(s->snap, sv.pcs, sv.n, sv.tid, sv.truncated, sv.count);
+		}
+		s->snap_tnames = u64map_new();
+		while (u64map_next(s->tnames, &pos, &k, &v))
+			u64map_put(s->snap_tnames, k, v);
+		s->snap_stats = s->stats;
+		s->snap_stats.end_ns = mono_ns();
+		s->snap_threads = s->t.threads_seen;
+		eventfd_write(s->snap_fd, 1);
+	}
+	return atomic_load(&s->stride);
+}
+
 /* The tracing thread: attach, sample, and end, which detaches. */
 static void *session_main(void *arg)
 {
@@ -167,8 +259,9 @@ static void *session_main(void *arg)
 	c.mode = s->o.mode;
 	c.unwind_ptrace = s->o.unwind_ptrace;
 	c.stop_fd = s->stop_fd;
-	s->rc = sampler_run(&s->t, &c, s->stacks, s->symthread_running ? queue_new_stack : NULL,
-			    s, &s->stats);
+	c.req_fd = s->req_fd;
+	c.on_request = serve_request;
+	s->rc = sampler_run(&s->t, &c, s->stacks, queue_new_stack, s, &s->stats);
 	eventfd_write(s->done_fd, 1);
 	/* Returning ends this thread; the kernel detaches what is left. */
 	return NULL;
@@ -184,11 +277,21 @@ struct session *session_start(const struct session_opts *o, int *code)
 	s->strs = strtab_new();
 	s->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	s->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	s->req_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	s->snap_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	atomic_init(&s->stride, o->stride > 1 ? o->stride : 1);
+	/* Served before the first tick. */
+	if (o->stride > 1 && s->req_fd >= 0)
+		eventfd_write(s->req_fd, 1);
+	atomic_init(&s->snap_wanted, false);
+	pthread_mutex_init(&s->sym_mu, NULL);
 	sem_init(&s->attached, 0, 0);
 	pthread_mutex_init(&s->q.mu, NULL);
 	pthread_cond_init(&s->q.cv, NULL);
 	s->q.queued = u64map_new();
-	if (s->stop_fd < 0 || s->done_fd < 0) {
+	s->tnames = u64map_new();
+	s->tnames_strs = strtab_new();
+	if (s->stop_fd < 0 || s->done_fd < 0 || s->req_fd < 0 || s->snap_fd < 0) {
 		log_err("cannot create an eventfd: %s", strerror(errno));
 		*code = EXIT_INTERNAL;
 		session_free(s);
@@ -210,6 +313,8 @@ struct session *session_start(const struct session_opts *o, int *code)
 		session_free(s);
 		return NULL;
 	}
+	/* While the tracing thread samples: the files are surely there now. */
+	s->mods = modules_read(o->pid);
 	*code = EXIT_OK;
 	return s;
 }
@@ -247,6 +352,33 @@ static int lookup_cb(void *ctx, uint64_t addr, const struct sym_frame **frames)
 	return symbolizer_lookup(ctx, addr, frames);
 }
 
+/* Takes the names that live threads have now (a thread often names itself
+ * after it starts), and the mappings of a target that is still there (it
+ * may have loaded libraries since). */
+static void refresh_names(struct session *s)
+{
+	struct modules *mods;
+	uint64_t tid, val, *tids;
+	size_t pos = 0, n = 0;
+	char name[64];
+
+	if (s->t.gone || s->t.execed)
+		return;
+	/* A put may rehash the map, so not while iterating over it. */
+	tids = xmalloc((u64map_count(s->tnames) + 1) * sizeof(*tids));
+	while (u64map_next(s->tnames, &pos, &tid, &val))
+		tids[n++] = tid;
+	for (size_t i = 0; i < n; i++)
+		if (read_thread_name(s->o.pid, (pid_t)tids[i], name, sizeof(name)))
+			u64map_put(s->tnames, tids[i],
+				   (uint64_t)(uintptr_t)strtab_intern(s->tnames_strs, name));
+	free(tids);
+	if ((mods = modules_read(s->o.pid)) != NULL) {
+		modules_free(s->mods);
+		s->mods = mods;
+	}
+}
+
 struct profile *session_profile(struct session *s)
 {
 	struct profile_meta m;
@@ -263,6 +395,10 @@ struct profile *session_profile(struct session *s)
 	m.missed_ticks = s->stats.missed_ticks;
 	m.truncated = s->stats.truncated;
 	m.start_time = s->start_time;
+	m.wall = s->o.mode == MODE_WALL;
+	refresh_names(s);
+	m.thread_names = s->tnames;
+	m.modules = s->mods;
 	return profile_build(s->stacks, lookup_cb, s->sym, &m, &s->o.prof);
 }
 
@@ -301,14 +437,80 @@ void session_free(struct session *s)
 	symbolizer_free(s->sym);
 	stacktab_free(s->stacks);
 	strtab_free(s->strs);
+	u64map_free(s->tnames);
+	strtab_free(s->tnames_strs);
+	modules_free(s->mods);
 	if (s->stop_fd >= 0)
 		close(s->stop_fd);
 	if (s->done_fd >= 0)
 		close(s->done_fd);
+	if (s->req_fd >= 0)
+		close(s->req_fd);
+	if (s->snap_fd >= 0)
+		close(s->snap_fd);
+	stacktab_free(s->snap);
+	u64map_free(s->snap_tnames);
+	pthread_mutex_destroy(&s->sym_mu);
 	sem_destroy(&s->attached);
 	pthread_mutex_destroy(&s->q.mu);
 	pthread_cond_destroy(&s->q.cv);
 	free(s->q.v);
 	u64map_free(s->q.queued);
 	free(s);
+}
+
+void session_set_stride(struct session *s, unsigned stride)
+{
+	atomic_store(&s->stride, stride ? stride : 1);
+	eventfd_write(s->req_fd, 1);
+}
+
+struct profile *session_snapshot(struct session *s)
+{
+	struct pollfd pfd[2] = {
+		{ .fd = s->snap_fd, .events = POLLIN },
+		{ .fd = s->done_fd, .events = POLLIN },
+	};
+	struct profile_meta m;
+	struct profile *p = NULL;
+	eventfd_t v;
+
+	atomic_store(&s->snap_wanted, true);
+	eventfd_write(s->req_fd, 1);
+	for (;;) {
+		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+			return NULL;
+		if (pfd[0].revents & POLLIN)
+			break;
+		/* Sampling ended first: session_profile has it all. */
+		if (pfd[1].revents & POLLIN) {
+			atomic_store(&s->snap_wanted, false);
+			return NULL;
+		}
+	}
+	eventfd_read(s->snap_fd, &v);
+	if (stacktab_total(s->snap) > 0) {
+		/* The same description as session_profile gives. */
+		memset(&m, 0, sizeof(m));
+		m.pid = s->o.pid;
+		memcpy(m.comm, s->comm, sizeof(m.comm));
+		m.nthreads = s->snap_threads;
+		m.duration = (double)(s->snap_stats.end_ns - s->snap_stats.start_ns) / 1e9;
+		m.hz = s->o.hz;
+		m.ticks = s->snap_stats.ticks;
+		m.missed_ticks = s->snap_stats.missed_ticks;
+		m.truncated = s->snap_stats.truncated;
+		m.start_time = s->start_time;
+		m.wall = s->o.mode == MODE_WALL;
+		m.thread_names = s->snap_tnames;
+		m.modules = s->mods;
+		pthread_mutex_lock(&s->sym_mu);
+		p = profile_build(s->snap, lookup_cb, s->sym, &m, &s->o.prof);
+		pthread_mutex_unlock(&s->sym_mu);
+	}
+	stacktab_free(s->snap);
+	s->snap = NULL;
+	u64map_free(s->snap_tnames);
+	s->snap_tnames = NULL;
+	return p;
 }

@@ -15,6 +15,8 @@ int main(int argc, char **argv)
 		{ "stacks", suite_stacks },   { "profile", suite_profile },
 		{ "report", suite_report },   { "symbols", suite_symbols },
 		{ "maps", suite_maps },       { "unwind", suite_unwind },
+		{ "writers", suite_writers }, { "pstats", suite_pstats },
+		{ "config", suite_config },   { "schedule", suite_schedule },
 	};
 	SRunner *sr = NULL;
 	int failed;

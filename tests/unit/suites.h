@@ -12,5 +12,9 @@ Suite *suite_report(void);
 Suite *suite_symbols(void);
 Suite *suite_maps(void);
 Suite *suite_unwind(void);
+Suite *suite_writers(void);
+Suite *suite_pstats(void);
+Suite *suite_config(void);
+Suite *suite_schedule(void);
 
 #endif

@@ -1,0 +1,76 @@
+/* ctl.h: the daemon's control socket, a Unix stream socket on which
+ * "sprofd ctl" asks for a status report, for a profile of a process now,
+ * or for a run of a configured target now. The daemon learns who asks from
+ * the socket itself (SO_PEERCRED), never from what the client says.
+ *
+ * The protocol is text lines. The client sends one request line:
+ *   status
+ *   profile pid=N [duration=SECS] [freq=HZ] [mode=cpu|wall] [formats=LIST] [rows=N]
+ *   run target=NAME
+ * and the server answers with lines that each start with a word:
+ *   msg TEXT                 progress, for the client's stderr
+ *   out TEXT                 output, for the client's stdout
+ *   file NAME SIZE SAMPLES   then SIZE bytes: a profile to save as NAME
+ *   err CODE TEXT            failure with an exit code of sprofd.h; last line
+ *   ok                       success; last line
+ * While a profile is being taken the client may send "stop" to end it
+ * early; the results still come. A client that hangs up abandons it. */
+#ifndef SPROFD_CTL_H
+#define SPROFD_CTL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "sampler.h"
+
+#define CTL_LINE_MAX 1024
+
+enum ctl_cmd { CTL_STATUS, CTL_PROFILE, CTL_RUN };
+
+struct ctl_request {
+	enum ctl_cmd cmd;
+	pid_t pid;
+	double duration;      /* seconds; 0: until stopped (the daemon caps it) */
+	unsigned hz;
+	enum sample_mode mode;
+	char formats[128];
+	int rows;             /* of the console table; 0: none */
+	char target[80];
+};
+
+/* ---- both sides ---- */
+
+/* Fills r with the defaults of a profile request. */
+void ctl_request_init(struct ctl_request *r);
+/* The request as one line (with its newline). */
+void ctl_request_format(const struct ctl_request *r, char *buf, size_t len);
+/* Parses a request line (without its newline). Returns 0, or -1 with a
+ * reason in why. */
+int ctl_request_parse(const char *line, struct ctl_request *r, char *why, size_t len);
+
+/* ---- server ---- */
+
+/* Listens on path (mode 0666: the daemon checks each caller), replacing a
+ * stale socket but never a live one. Returns the descriptor (non-blocking,
+ * close-on-exec), or -1 after logging why. */
+int ctl_listen(const char *path);
+/* Who is on the other end of a connection. Returns 0 or -1. */
+int ctl_peer(int fd, uid_t *uid, gid_t *gid, pid_t *pid);
+/* Sends one reply line: word, a blank, then the formatted text. Returns 0,
+ * or -1 if the client is gone. Never raises SIGPIPE. */
+int ctl_reply(int fd, const char *word, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Sends the file name in directory dirfd as a "file" reply. Returns 0 or
+ * -1 (logged). */
+int ctl_send_file(int fd, int dirfd, const char *name, unsigned long long samples);
+
+/* ---- client ---- */
+
+/* Sends r to the daemon at socket path and carries out the replies: prints
+ * messages and output, and saves files in the current directory (the
+ * first under out_path instead, when given). SIGINT and SIGTERM send
+ * "stop". Returns an exit code from sprofd.h. */
+int ctl_client(const char *path, const struct ctl_request *r, const char *out_path, bool quiet);
+
+#endif

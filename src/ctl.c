@@ -1,0 +1,595 @@
+/* ctl.c: the control socket's protocol, its server helpers and its client
+ * (see ctl.h). */
+#include "ctl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "output.h"
+#include "sprofd.h"
+#include "util.h"
+
+void ctl_request_init(struct ctl_request *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->cmd = CTL_PROFILE;
+	r->hz = SPROFD_HZ_DEFAULT;
+	r->mode = MODE_CPU;
+	snprintf(r->formats, sizeof(r->formats), "prof");
+	r->rows = 20;
+}
+
+void ctl_request_format(const struct ctl_request *r, char *buf, size_t len)
+{
+	switch (r->cmd) {
+	case CTL_STATUS:
+		snprintf(buf, len, "status\n");
+		break;
+	case CTL_RUN:
+		snprintf(buf, len, "run target=%s\n", r->target);
+		break;
+	case CTL_PROFILE:
+		snprintf(buf, len, "profile pid=%d duration=%.3f freq=%u mode=%s formats=%s rows=%d\n",
+			 (int)r->pid, r->duration, r->hz, r->mode == MODE_WALL ? "wall" : "cpu",
+			 r->formats, r->rows);
+		break;
+	}
+}
+
+/* Parses a whole number in [lo, hi]. */
+static int parse_num(const char *s, long lo, long hi, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* Applies one key=value of a profile or run request. */
+static int parse_pair(struct ctl_request *r, const char *key, const char *val, char *why,
+		      size_t len)
+{
+	long v;
+
+	if (r->cmd == CTL_RUN && strcmp(key, "target") == 0) {
+		if (!*val || strlen(val) >= sizeof(r->target)) {
+			snprintf(why, len, "bad target name");
+			return -1;
+		}
+		snprintf(r->target, sizeof(r->target), "%s", val);
+		return 0;
+	}
+	if (r->cmd != CTL_PROFILE) {
+		snprintf(why, len, "unknown argument '%s'", key);
+		return -1;
+	}
+	if (strcmp(key, "pid") == 0) {
+		if (parse_num(val, 1, INT_MAX, &v) < 0) {
+			snprintf(why, len, "not a process ID: '%s'", val);
+			return -1;
+		}
+		r->pid = (pid_t)v;
+	} else if (strcmp(key, "duration") == 0) {
+		if (config_parse_time(val, &r->duration) < 0 || r->duration > 31536000) {
+			snprintf(why, len, "not a duration: '%s'", val);
+			return -1;
+		}
+	} else if (strcmp(key, "freq") == 0) {
+		if (parse_num(val, SPROFD_HZ_MIN, SPROFD_HZ_MAX, &v) < 0) {
+			snprintf(why, len, "the rate must be a whole number of samples per second "
+				 "from %d to %d, not '%s'", SPROFD_HZ_MIN, SPROFD_HZ_MAX, val);
+			return -1;
+		}
+		r->hz = (unsigned)v;
+	} else if (strcmp(key, "mode") == 0) {
+		if (strcmp(val, "cpu") == 0)
+			r->mode = MODE_CPU;
+		else if (strcmp(val, "wall") == 0)
+			r->mode = MODE_WALL;
+		else {
+			snprintf(why, len, "the mode must be cpu or wall, not '%s'", val);
+			return -1;
+		}
+	} else if (strcmp(key, "formats") == 0) {
+		char reason[200];
+		if (strlen(val) >= sizeof(r->formats) ||
+		    output_check_formats(val, reason, sizeof(reason)) < 0) {
+			snprintf(why, len, "formats %s: %s", val,
+				 strlen(val) >= sizeof(r->formats) ? "too long" : reason);
+			return -1;
+		}
+		snprintf(r->formats, sizeof(r->formats), "%s", val);
+	} else if (strcmp(key, "rows") == 0) {
+		if (parse_num(val, 0, 1000000, &v) < 0) {
+			snprintf(why, len, "bad row count '%s'", val);
+			return -1;
+		}
+		r->rows = (int)v;
+	} else {
+		snprintf(why, len, "unknown argument '%s'", key);
+		return -1;
+	}
+	return 0;
+}
+
+int ctl_request_parse(const char *line, struct ctl_request *r, char *why, size_t len)
+{
+	char buf[CTL_LINE_MAX], *save = NULL, *tok;
+	bool have_pid = false;
+
+	ctl_request_init(r);
+	if (strlen(line) >= sizeof(buf)) {
+		snprintf(why, len, "request too long");
+		return -1;
+	}
+	snprintf(buf, sizeof(buf), "%s", line);
+	tok = strtok_r(buf, " \t\r", &save);
+	if (!tok) {
+		snprintf(why, len, "empty request");
+		return -1;
+	}
+	if (strcmp(tok, "status") == 0)
+		r->cmd = CTL_STATUS;
+	else if (strcmp(tok, "profile") == 0)
+		r->cmd = CTL_PROFILE;
+	else if (strcmp(tok, "run") == 0)
+		r->cmd = CTL_RUN;
+	else {
+		snprintf(why, len, "unknown request '%.40s' (this daemon knows status, profile, run)",
+			 tok);
+		return -1;
+	}
+	while ((tok = strtok_r(NULL, " \t\r", &save))) {
+		char *eq = strchr(tok, '=');
+		if (!eq) {
+			snprintf(why, len, "expected KEY=VALUE, not '%.40s'", tok);
+			return -1;
+		}
+		*eq = '\0';
+		if (parse_pair(r, tok, eq + 1, why, len) < 0)
+			return -1;
+		have_pid |= strcmp(tok, "pid") == 0;
+	}
+	if (r->cmd == CTL_PROFILE && !have_pid) {
+		snprintf(why, len, "which process? (pid=N)");
+		return -1;
+	}
+	if (r->cmd == CTL_RUN && !r->target[0]) {
+		snprintf(why, len, "which target? (target=NAME)");
+		return -1;
+	}
+	return 0;
+}
+
+/* Fills a sockaddr_un; -1 (logged) if the path does not fit. */
+static int make_addr(const char *path, struct sockaddr_un *sa)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sa->sun_path)) {
+		log_err("control socket path %s is too long (at most %zu bytes)", path,
+			sizeof(sa->sun_path) - 1);
+		return -1;
+	}
+	memcpy(sa->sun_path, path, strlen(path));
+	return 0;
+}
+
+/* Creates the socket's directory (one level, mode 0755) if it is missing,
+ * so that every user can reach the socket in it. */
+static void make_parent(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir;
+
+	if (!slash || slash == path)
+		return;
+	dir = xasprintf("%.*s", (int)(slash - path), path);
+	if (mkdir(dir, 0755) == 0)
+		(void)chmod(dir, 0755);
+	free(dir);
+}
+
+int ctl_listen(const char *path)
+{
+	struct sockaddr_un sa;
+	struct stat st;
+	int fd;
+
+	if (make_addr(path, &sa) < 0)
+		return -1;
+	make_parent(path);
+	if (lstat(path, &st) == 0) {
+		int probe;
+
+		if (!S_ISSOCK(st.st_mode)) {
+			log_err("%s exists and is not a socket; remove it or choose another "
+				"ControlSocket", path);
+			return -1;
+		}
+		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+			close(probe);
+			log_err("another sprofd is listening on %s; stop it first, or give this "
+				"one another ControlSocket", path);
+			return -1;
+		}
+		if (probe >= 0)
+			close(probe);
+		/* Nobody answers: left over from a daemon that died. */
+		unlink(path);
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		log_err("cannot create the control socket: %s", strerror(errno));
+		return -1;
+	}
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0666) < 0 ||
+	    listen(fd, 16) < 0) {
+		log_err("cannot listen on %s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int ctl_peer(int fd, uid_t *uid, gid_t *gid, pid_t *pid)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 || len != sizeof(cr))
+		return -1;
+	*uid = cr.uid;
+	*gid = cr.gid;
+	*pid = cr.pid;
+	return 0;
+}
+
+/* Sends all of buf, waiting (up to a few seconds in all) when the socket
+ * is full. */
+static int send_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	int waits = 0;
+
+	while (len > 0) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+		if (n < 0) {
+			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN || ++waits > 50 || poll(&pfd, 1, 100) < 0)
+				return -1;
+			continue;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int ctl_reply(int fd, const char *word, const char *fmt, ...)
+{
+	char buf[CTL_LINE_MAX * 2];
+	size_t n;
+	va_list ap;
+
+	n = (size_t)snprintf(buf, sizeof(buf), "%s ", word);
+	va_start(ap, fmt);
+	vsnprintf(buf + n, sizeof(buf) - n - 1, fmt, ap);
+	va_end(ap);
+	/* One reply per line, whatever the text holds. */
+	for (char *p = buf; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	n = strlen(buf);
+	buf[n++] = '\n';
+	return send_all(fd, buf, n);
+}
+
+int ctl_send_file(int fd, int dirfd, const char *name, unsigned long long samples)
+{
+	char buf[65536];
+	struct stat st;
+	off_t left;
+	int in = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (in < 0 || fstat(in, &st) < 0) {
+		log_err("cannot read %s: %s", name, strerror(errno));
+		if (in >= 0)
+			close(in);
+		return -1;
+	}
+	if (ctl_reply(fd, "file", "%s %lld %llu", name, (long long)st.st_size, samples) < 0)
+		goto gone;
+	for (left = st.st_size; left > 0;) {
+		ssize_t n = read(in, buf, sizeof(buf) < (size_t)left ? sizeof(buf) : (size_t)left);
+		if (n <= 0) {
+			log_err("cannot read %s: %s", name, n < 0 ? strerror(errno) : "it shrank");
+			close(in);
+			return -1;
+		}
+		if (send_all(fd, buf, (size_t)n) < 0)
+			goto gone;
+		left -= n;
+	}
+	close(in);
+	return 0;
+gone:
+	close(in);
+	log_info("the client hung up before it got %s", name);
+	return -1;
+}
+
+/* ---- client ---- */
+
+/* Buffered reading from the daemon; SIGINT and SIGTERM on sigfd send it
+ * "stop" meanwhile. */
+struct reader {
+	int fd, sigfd;
+	char buf[65536];
+	size_t start, end;
+	bool stop_sent, quiet;
+};
+
+/* Reads more from the daemon. Returns bytes read, 0 at the end, -1 on
+ * error. */
+static ssize_t reader_fill(struct reader *r)
+{
+	for (;;) {
+		struct pollfd pfd[2] = {
+			{ .fd = r->fd, .events = POLLIN },
+			{ .fd = r->sigfd, .events = POLLIN },
+		};
+		ssize_t n;
+
+		if (r->start == r->end)
+			r->start = r->end = 0;
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (pfd[1].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			if (read(r->sigfd, &si, sizeof(si)) == sizeof(si) && !r->stop_sent) {
+				r->stop_sent = true;
+				log_info("%s: stopping; the daemon writes what was sampled",
+					 strsignal((int)si.ssi_signo));
+				if (send_all(r->fd, "stop\n", 5) < 0)
+					return -1;
+			}
+		}
+		if (!(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		if (r->end == sizeof(r->buf)) {
+			memmove(r->buf, r->buf + r->start, r->end - r->start);
+			r->end -= r->start;
+			r->start = 0;
+		}
+		n = read(r->fd, r->buf + r->end, sizeof(r->buf) - r->end);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n > 0)
+			r->end += (size_t)n;
+		return n;
+	}
+}
+
+/* Reads one line (without its newline) into line. Returns 0, or -1 at the
+ * end of the connection. */
+static int reader_line(struct reader *r, char *line, size_t len)
+{
+	for (;;) {
+		char *nl = memchr(r->buf + r->start, '\n', r->end - r->start);
+		if (nl) {
+			size_t n = (size_t)(nl - (r->buf + r->start));
+			snprintf(line, len, "%.*s", (int)n, r->buf + r->start);
+			r->start += n + 1;
+			return 0;
+		}
+		if (r->end - r->start >= CTL_LINE_MAX * 2 || reader_fill(r) <= 0)
+			return -1;
+	}
+}
+
+/* Copies size bytes of the stream into out (a descriptor, or -1 to skip
+ * them). Returns 0, or -1 if the connection ends first. */
+static int reader_copy(struct reader *r, long long size, int out, int *werr)
+{
+	while (size > 0) {
+		size_t n = r->end - r->start;
+		if (n == 0) {
+			if (reader_fill(r) <= 0)
+				return -1;
+			continue;
+		}
+		if ((long long)n > size)
+			n = (size_t)size;
+		if (out >= 0 && !*werr) {
+			const char *p = r->buf + r->start;
+			size_t left = n;
+			while (left > 0) {
+				ssize_t w = write(out, p, left);
+				if (w < 0 && errno == EINTR)
+					continue;
+				if (w <= 0) {
+					*werr = w < 0 ? errno : EIO;
+					break;
+				}
+				p += w;
+				left -= (size_t)w;
+			}
+		}
+		r->start += n;
+		size -= (long long)n;
+	}
+	return 0;
+}
+
+/* Receives one file into path, atomically: a temporary file next to it,
+ * then rename. Returns an exit code. */
+static int receive_file(struct reader *r, const char *path, long long size)
+{
+	const char *slash = strrchr(path, '/');
+	char *tmp = slash ? xasprintf("%.*s/.%s.XXXXXX", (int)(slash - path), path, slash + 1)
+			  : xasprintf(".%s.XXXXXX", path);
+	int fd = mkstemp(tmp), werr = 0;
+	mode_t um = umask(0);
+
+	umask(um);
+	if (fd < 0) {
+		werr = errno;
+	} else if (fchmod(fd, 0666 & ~um) < 0) {
+		werr = errno;
+	}
+	if (reader_copy(r, size, fd >= 0 ? fd : -1, &werr) < 0) {
+		log_err("the daemon hung up in the middle of %s", path);
+		if (fd >= 0) {
+			close(fd);
+			unlink(tmp);
+		}
+		free(tmp);
+		return EXIT_INTERNAL;
+	}
+	if (!werr && fsync(fd) < 0)
+		werr = errno;
+	if (fd >= 0 && close(fd) < 0 && !werr)
+		werr = errno;
+	if (!werr && rename(tmp, path) < 0)
+		werr = errno;
+	if (werr) {
+		if (fd >= 0)
+			unlink(tmp);
+		log_err("cannot write %s: %s", path, strerror(werr));
+	}
+	free(tmp);
+	return werr ? EXIT_OUTPUT : EXIT_OK;
+}
+
+/* Whether a name from the daemon is a plain file name. */
+static bool safe_name(const char *name)
+{
+	return name[0] && name[0] != '.' && !strchr(name, '/') && strlen(name) < 256;
+}
+
+int ctl_client(const char *path, const struct ctl_request *req, const char *out_path, bool quiet)
+{
+	struct reader *r = xcalloc(1, sizeof(*r));
+	struct sockaddr_un sa;
+	char line[CTL_LINE_MAX * 2];
+	sigset_t sigs;
+	int code = EXIT_INTERNAL, saved = EXIT_OK, nfiles = 0;
+	bool done = false;
+
+	r->fd = r->sigfd = -1;
+	r->quiet = quiet;
+	if (make_addr(path, &sa) < 0)
+		goto out;
+	r->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (r->fd < 0 || connect(r->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		if (errno == ENOENT || errno == ECONNREFUSED)
+			log_err("no sprofd daemon listens on %s (start one with sprofd -D, or name "
+				"its socket with -S)", path);
+		else
+			log_err("cannot connect to %s: %s", path, strerror(errno));
+		goto out;
+	}
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigprocmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	r->sigfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+	ctl_request_format(req, line, sizeof(line));
+	if (send_all(r->fd, line, strlen(line)) < 0) {
+		log_err("cannot send the request to %s: %s", path, strerror(errno));
+		goto out;
+	}
+	while (!done) {
+		char *word = line, *rest;
+
+		if (reader_line(r, line, sizeof(line)) < 0) {
+			log_err("the daemon closed the connection without an answer");
+			code = EXIT_INTERNAL;
+			break;
+		}
+		rest = strchr(line, ' ');
+		if (rest)
+			*rest++ = '\0';
+		else
+			rest = line + strlen(line);
+		if (strcmp(word, "msg") == 0) {
+			log_info("%s", rest);
+		} else if (strcmp(word, "out") == 0) {
+			if (!quiet)
+				printf("%s\n", rest);
+		} else if (strcmp(word, "file") == 0) {
+			char name[256];
+			long long size;
+			unsigned long long samples;
+			const char *dest;
+			int rc;
+
+			if (sscanf(rest, "%255s %lld %llu", name, &size, &samples) != 3 || size < 0 ||
+			    !safe_name(name)) {
+				log_err("the daemon sent a malformed file header: %s", rest);
+				break;
+			}
+			dest = out_path && nfiles == 0 ? out_path : name;
+			nfiles++;
+			rc = receive_file(r, dest, size);
+			if (rc == EXIT_INTERNAL) {
+				code = rc;
+				break;
+			}
+			if (rc != EXIT_OK)
+				saved = rc;
+			else
+				log_info("wrote %s (%llu samples)", dest, samples);
+		} else if (strcmp(word, "err") == 0) {
+			char *text;
+			long c = strtol(rest, &text, 10);
+			while (*text == ' ')
+				text++;
+			log_err("%s", text);
+			code = c > 0 && c < 126 ? (int)c : EXIT_INTERNAL;
+			done = true;
+		} else if (strcmp(word, "ok") == 0) {
+			/* A file we could not save fails the command. */
+			code = saved;
+			done = true;
+		} else {
+			log_err("the daemon sent an unknown reply: %s", word);
+			break;
+		}
+		fflush(stdout);
+	}
+out:
+	if (r->fd >= 0)
+		close(r->fd);
+	if (r->sigfd >= 0)
+		close(r->sigfd);
+	free(r);
+	return code;
+}
