@@ -10,7 +10,10 @@ ifeq ($(CONFIGURED),)
 GOALS := all check check-unit check-e2e demo install uninstall bench clean distclean targets
 
 deps:
-	sh .ci/deps
+	sh .ci/deps build
+
+test-deps:
+	sh .ci/deps test
 
 $(GOALS): config.mk
 	$(MAKE) $@
@@ -19,7 +22,7 @@ config.mk: configure.ac config.mk.in
 	autoreconf -fi
 	./configure
 
-.PHONY: deps $(GOALS)
+.PHONY: deps test-deps $(GOALS)
 
 else
 
@@ -119,8 +122,11 @@ configure: configure.ac
 	autoreconf -fi
 
 deps:
-	sh .ci/deps
+	sh .ci/deps build
 
-.PHONY: all check check-unit check-e2e demo bench install uninstall clean distclean targets deps
+test-deps:
+	sh .ci/deps test
+
+.PHONY: test-deps all check check-unit check-e2e demo bench install uninstall clean distclean targets deps
 
 endif
