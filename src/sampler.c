@@ -50,6 +50,9 @@ struct loop {
 	pid_t *chosen;         /* threads to interrupt at this tick */
 	size_t chosen_cap;
 	uint64_t last_tick_ns; /* what choosing cost at the last tick */
+	uint64_t avg_tick_ns;  /* its moving average */
+	uint64_t owed;         /* timer ticks since the last tick() */
+	uint32_t tick_weight;  /* ticks the current tick() stands for */
 	uint64_t skip;         /* ticks to let pass: choosing costs too much */
 	bool warned_slow;
 	unsigned stride;       /* sample at 1/stride the rate, each sample counting
@@ -255,7 +258,7 @@ static bool wall_take_asleep(struct loop *l, struct thread *th)
 	n = unwinder_unwind(l->uw, &l->asleep, l->pcs, l->c->max_depth, &trunc);
 	if (n <= 0 || (!trunc && !unwinder_last_complete(l->uw)))
 		return false;
-	count_stack(l, l->pcs, n, th->tid, trunc, 1);
+	count_stack(l, l->pcs, n, th->tid, trunc, l->tick_weight);
 	keep_last(th, l->pcs, n, trunc);
 	th->stack_top = unwinder_stack_top(l->uw) + STACK_TOP_MARGIN;
 	th->just_sampled = false;
@@ -290,7 +293,8 @@ static bool wall_count_idle(struct loop *l, struct thread *th)
 	}
 	return wall_take_asleep(l, th);
 reuse:
-	count_stack(l, th->last_pcs, (int)th->last_n, th->tid, th->last_truncated, 1);
+	count_stack(l, th->last_pcs, (int)th->last_n, th->tid, th->last_truncated,
+		    l->tick_weight);
 	l->stats->reused++;
 	return true;
 }
@@ -334,7 +338,7 @@ static void tick(struct loop *l)
 			/* Stopped by job control: idle, but wall time passes. */
 			if (l->c->mode == MODE_WALL && th->have_last) {
 				count_stack(l, th->last_pcs, (int)th->last_n, th->tid,
-					    th->last_truncated, 1);
+					    th->last_truncated, l->tick_weight);
 				l->stats->reused++;
 			}
 			continue;
@@ -347,6 +351,9 @@ static void tick(struct loop *l)
 		} else if (wall_count_idle(l, th)) {
 			continue;
 		}
+		/* Wall mode: ticks skipped before this one count with its stack. */
+		if (l->c->mode == MODE_WALL)
+			th->pending_ticks += l->tick_weight - 1;
 		l->chosen[nchosen++] = th->tid;
 	}
 	for (size_t i = 0; i < nchosen; i++) {
@@ -467,18 +474,25 @@ int sampler_run(struct target *t, const struct sampler_conf *c, struct stacktab 
 		if (!stop && read(tfd, &exp, sizeof(exp)) == sizeof(exp)) {
 			out->ticks++;
 			out->missed_ticks += exp - 1;
+			l->owed += exp;
 			if (l->skip > exp) {
 				l->skip -= exp;
 				out->missed_ticks++;
 			} else if (!l->oncpu) {
+				l->tick_weight = (uint32_t)(l->owed < 1000 ? l->owed : 1000);
+				l->owed = 0;
 				tick(l);
 				/* Never spend more than a quarter of the period
 				 * choosing threads: this thread may run at real-time
-				 * priority, and the target needs the CPU. */
-				l->skip = l->last_tick_ns * 4 / period;
+				 * priority, and the target needs the CPU. A moving
+				 * average, so one slow tick (the first, which takes
+				 * every sleeping thread's stack) changes nothing. */
+				l->avg_tick_ns = out->ticks == 1 ? 0 :
+					(3 * l->avg_tick_ns + l->last_tick_ns) / 4;
+				l->skip = l->avg_tick_ns * 4 / period;
 				if (l->skip && !l->warned_slow) {
 					log_warn("sampler: choosing threads takes %.1f ms per tick; "
-						 "sampling every %llu ticks", (double)l->last_tick_ns / 1e6,
+						 "sampling every %llu ticks", (double)l->avg_tick_ns / 1e6,
 						 (unsigned long long)l->skip + 1);
 					l->warned_slow = true;
 				}
