@@ -17,6 +17,15 @@ void xgrow(void **p, size_t *cap, size_t need, size_t sz);
 char *xstrdup(const char *s);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Parses a whole decimal integer in [lo, hi] (no sign games, no trailing
+ * text). Returns 0, or -1 leaving *out alone. */
+int parse_long(const char *s, long lo, long hi, long *out);
+
+/* Length of the well-formed UTF-8 sequence at s (1..4), or 0; then *bad
+ * (if not NULL) is the length of the maximal invalid subpart, which Python's
+ * 'replace' handler turns into one U+FFFD. s must be NUL-terminated. */
+size_t utf8_seq(const unsigned char *s, size_t *bad);
+
 /* Nanoseconds on CLOCK_MONOTONIC. */
 uint64_t mono_ns(void);
 

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "output.h"
 #include "sprofd.h"
+#include "util.h"
 
 /* The help text. */
 static void usage(FILE *f)
@@ -38,18 +39,6 @@ static void usage(FILE *f)
 		"  -q, --quiet            print errors only\n"
 		"  -h, --help             this text\n",
 		CONFIG_DEFAULT_SOCKET, SPROFD_HZ_MIN, SPROFD_HZ_MAX, SPROFD_HZ_DEFAULT);
-}
-
-/* Parses a whole number in [lo, hi]. */
-static int parse_long(const char *s, long lo, long hi, long *out)
-{
-	char *end;
-	long v = strtol(s, &end, 10);
-
-	if (end == s || *end || v < lo || v > hi)
-		return -1;
-	*out = v;
-	return 0;
 }
 
 int cmd_ctl(int argc, char **argv)

@@ -76,20 +76,6 @@ static void usage(FILE *f)
 		SPROFD_DEPTH_DEFAULT);
 }
 
-/* Parses a whole decimal integer in [lo, hi]. */
-static int parse_long(const char *s, long lo, long hi, long *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 static int bad_value(const char *opt, const char *val, const char *range)
 {
 	log_err("%s %s: %s", opt, val, range);

@@ -50,20 +50,6 @@ void ctl_request_format(const struct ctl_request *r, char *buf, size_t len)
 	}
 }
 
-/* Parses a whole number in [lo, hi]. */
-static int parse_num(const char *s, long lo, long hi, long *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 /* Applies one key=value of a profile or run request. */
 static int parse_pair(struct ctl_request *r, const char *key, const char *val, char *why,
 		      size_t len)
@@ -83,7 +69,7 @@ static int parse_pair(struct ctl_request *r, const char *key, const char *val, c
 		return -1;
 	}
 	if (strcmp(key, "pid") == 0) {
-		if (parse_num(val, 1, INT_MAX, &v) < 0) {
+		if (parse_long(val, 1, INT_MAX, &v) < 0) {
 			snprintf(why, len, "not a process ID: '%s'", val);
 			return -1;
 		}
@@ -94,7 +80,7 @@ static int parse_pair(struct ctl_request *r, const char *key, const char *val, c
 			return -1;
 		}
 	} else if (strcmp(key, "freq") == 0) {
-		if (parse_num(val, SPROFD_HZ_MIN, SPROFD_HZ_MAX, &v) < 0) {
+		if (parse_long(val, SPROFD_HZ_MIN, SPROFD_HZ_MAX, &v) < 0) {
 			snprintf(why, len, "the rate must be a whole number of samples per second "
 				 "from %d to %d, not '%s'", SPROFD_HZ_MIN, SPROFD_HZ_MAX, val);
 			return -1;
@@ -119,7 +105,7 @@ static int parse_pair(struct ctl_request *r, const char *key, const char *val, c
 		}
 		snprintf(r->formats, sizeof(r->formats), "%s", val);
 	} else if (strcmp(key, "rows") == 0) {
-		if (parse_num(val, 0, 1000000, &v) < 0) {
+		if (parse_long(val, 0, 1000000, &v) < 0) {
 			snprintf(why, len, "bad row count '%s'", val);
 			return -1;
 		}

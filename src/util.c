@@ -72,6 +72,63 @@ char *xasprintf(const char *fmt, ...)
 	return s;
 }
 
+int parse_long(const char *s, long lo, long hi, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* Length of the well-formed UTF-8 sequence at s (1..4), or 0 if the bytes
+ * there are not one; *bad is then set to the length of the maximal subpart
+ * (the longest prefix that could still have become valid), which Python's
+ * 'replace' error handler turns into a single U+FFFD. */
+size_t utf8_seq(const unsigned char *s, size_t *bad)
+{
+	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+	size_t need, k;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		need = 1;
+	else if (c >= 0xe0 && c <= 0xef)
+		need = 2;
+	else if (c >= 0xf0 && c <= 0xf4)
+		need = 3;
+	else {
+		if (bad)
+			*bad = 1;   /* stray continuation, C0/C1 overlong lead, F5..FF */
+		return 0;
+	}
+	/* The second byte's range rules out overlongs, surrogates and values
+	 * above U+10FFFF; later bytes are plain continuations. */
+	if (c == 0xe0)
+		lo = 0xa0;
+	else if (c == 0xed)
+		hi = 0x9f;
+	else if (c == 0xf0)
+		lo = 0x90;
+	else if (c == 0xf4)
+		hi = 0x8f;
+	for (k = 1; k <= need; k++) {
+		if (s[k] < lo || s[k] > hi) {   /* the NUL terminator fails too */
+			if (bad)
+				*bad = k;
+			return 0;
+		}
+		lo = 0x80;
+		hi = 0xbf;
+	}
+	return need + 1;
+}
+
 uint64_t mono_ns(void)
 {
 	struct timespec ts;

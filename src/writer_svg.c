@@ -158,39 +158,6 @@ static void svg_walk(struct svg *s, svg_visit_fn visit, void *ctx)
 	free(path);
 }
 
-/* Length of the well-formed UTF-8 sequence at s, or 0 if there is none. */
-static size_t utf8_len(const unsigned char *s)
-{
-	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
-	size_t need;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		need = 1;
-	else if (c >= 0xe0 && c <= 0xef)
-		need = 2;
-	else if (c >= 0xf0 && c <= 0xf4)
-		need = 3;
-	else
-		return 0;
-	if (c == 0xe0)
-		lo = 0xa0;
-	else if (c == 0xed)
-		hi = 0x9f;
-	else if (c == 0xf0)
-		lo = 0x90;
-	else if (c == 0xf4)
-		hi = 0x8f;
-	for (size_t k = 1; k <= need; k++) {
-		if (s[k] < lo || s[k] > hi)
-			return 0;
-		lo = 0x80;
-		hi = 0xbf;
-	}
-	return need + 1;
-}
-
 /* Characters in s, counting each invalid byte as one (it shows as one). */
 static size_t utf8_chars(const char *str)
 {
@@ -198,7 +165,7 @@ static size_t utf8_chars(const char *str)
 	size_t n = 0, len;
 
 	while (*s) {
-		len = utf8_len(s);
+		len = utf8_seq(s, NULL);
 		s += len ? len : 1;
 		n++;
 	}
@@ -212,7 +179,7 @@ static void svg_escape(FILE *f, const char *str, size_t max)
 	const unsigned char *s = (const unsigned char *)str;
 
 	for (size_t n = 0; *s && n < max; n++) {
-		size_t len = utf8_len(s);
+		size_t len = utf8_seq(s, NULL);
 
 		if (len == 0) {
 			fputs("\xef\xbf\xbd", f);
