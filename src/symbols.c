@@ -787,6 +787,10 @@ static bool sym_push_die(struct symbolizer *s, Dwarf_Die *die, bool inlined,
 		if (dwarf_decl_line(decl, &line) != 0)
 			line = 0;
 	}
+	/* No declaration (code written in assembly): name the module, as for
+	 * functions known only from the symbol table. */
+	if (!file[0])
+		file = m->path;
 	sym_push(s, name, file, line, m->module, inlined);
 	return true;
 }
