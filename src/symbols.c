@@ -612,6 +612,8 @@ static int sym_elfsym_cmp(const void *a, const void *b)
 /* Sorts a symbol array as sym_elfsym_cmp says and fills in maxhi. */
 static void sym_elf_sort(struct sym_elfsym *v, size_t n)
 {
+	if (n == 0)
+		return;   /* v may be NULL, which qsort must not be given */
 	qsort(v, n, sizeof(*v), sym_elfsym_cmp);
 	for (size_t i = 0; i < n; i++)
 		v[i].maxhi = i > 0 && v[i - 1].maxhi > v[i].hi ? v[i - 1].maxhi : v[i].hi;

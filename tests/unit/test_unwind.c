@@ -53,7 +53,7 @@
 /* Depth of the recursive tracee. */
 #define UW_DEPTH 50
 
-volatile int uw_sink;
+volatile unsigned uw_sink;   /* unsigned: it wraps, by design */
 static int uw_idle_fds[2] = { -1, -1 };
 
 void uw_tracee_start(void) __attribute__((constructor));
