@@ -379,26 +379,34 @@ static void refresh_names(struct session *s)
 	}
 }
 
+/* The description of a profile of this session, from the given counters
+ * (the finished session's, or a snapshot's). */
+static void describe(const struct session *s, struct profile_meta *m,
+		     const struct sampler_stats *st, unsigned nthreads, struct u64map *tnames)
+{
+	memset(m, 0, sizeof(*m));
+	m->pid = s->o.pid;
+	memcpy(m->comm, s->comm, sizeof(m->comm));
+	m->nthreads = nthreads;
+	m->duration = (double)(st->end_ns - st->start_ns) / 1e9;
+	m->hz = s->o.hz;
+	m->ticks = st->ticks;
+	m->missed_ticks = st->missed_ticks;
+	m->truncated = st->truncated;
+	m->start_time = s->start_time;
+	m->wall = s->o.mode == MODE_WALL;
+	m->thread_names = tnames;
+	m->modules = s->mods;
+}
+
 struct profile *session_profile(struct session *s)
 {
 	struct profile_meta m;
 
 	if (stacktab_total(s->stacks) == 0)
 		return NULL;
-	memset(&m, 0, sizeof(m));
-	m.pid = s->o.pid;
-	memcpy(m.comm, s->comm, sizeof(m.comm));
-	m.nthreads = s->t.threads_seen;
-	m.duration = (double)(s->stats.end_ns - s->stats.start_ns) / 1e9;
-	m.hz = s->o.hz;
-	m.ticks = s->stats.ticks;
-	m.missed_ticks = s->stats.missed_ticks;
-	m.truncated = s->stats.truncated;
-	m.start_time = s->start_time;
-	m.wall = s->o.mode == MODE_WALL;
 	refresh_names(s);
-	m.thread_names = s->tnames;
-	m.modules = s->mods;
+	describe(s, &m, &s->stats, s->t.threads_seen, s->tnames);
 	return profile_build(s->stacks, lookup_cb, s->sym, &m, &s->o.prof);
 }
 
@@ -490,20 +498,7 @@ struct profile *session_snapshot(struct session *s)
 	}
 	eventfd_read(s->snap_fd, &v);
 	if (stacktab_total(s->snap) > 0) {
-		/* The same description as session_profile gives. */
-		memset(&m, 0, sizeof(m));
-		m.pid = s->o.pid;
-		memcpy(m.comm, s->comm, sizeof(m.comm));
-		m.nthreads = s->snap_threads;
-		m.duration = (double)(s->snap_stats.end_ns - s->snap_stats.start_ns) / 1e9;
-		m.hz = s->o.hz;
-		m.ticks = s->snap_stats.ticks;
-		m.missed_ticks = s->snap_stats.missed_ticks;
-		m.truncated = s->snap_stats.truncated;
-		m.start_time = s->start_time;
-		m.wall = s->o.mode == MODE_WALL;
-		m.thread_names = s->snap_tnames;
-		m.modules = s->mods;
+		describe(s, &m, &s->snap_stats, s->snap_threads, s->snap_tnames);
 		pthread_mutex_lock(&s->sym_mu);
 		p = profile_build(s->snap, lookup_cb, s->sym, &m, &s->o.prof);
 		pthread_mutex_unlock(&s->sym_mu);
