@@ -26,6 +26,10 @@ int parse_long(const char *s, long lo, long hi, long *out);
  * 'replace' handler turns into one U+FFFD. s must be NUL-terminated. */
 size_t utf8_seq(const unsigned char *s, size_t *bad);
 
+/* Writes v with thousands separators ("3,012") into buf, which must hold
+ * 27 bytes; returns buf. */
+const char *fmt_thousands(char *buf, uint64_t v);
+
 /* Nanoseconds on CLOCK_MONOTONIC. */
 uint64_t mono_ns(void);
 

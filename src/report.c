@@ -36,22 +36,6 @@ int report_parse_sort(const char *s, enum report_sort *out)
 	return -1;
 }
 
-/* Formats v with thousands separators ("3,012") into buf (at least 27
- * bytes: 20 digits and 6 commas). */
-static const char *report_thousands(char *buf, uint64_t v)
-{
-	char digits[21];
-	int n = snprintf(digits, sizeof(digits), "%" PRIu64, v), o = 0;
-
-	for (int i = 0; i < n; i++) {
-		if (i > 0 && (n - i) % 3 == 0)
-			buf[o++] = ',';
-		buf[o++] = digits[i];
-	}
-	buf[o] = '\0';
-	return buf;
-}
-
 /* Descending on a, then on b. */
 static int cmp_desc(uint64_t a1, uint64_t a2, uint64_t b1, uint64_t b2)
 {
@@ -189,11 +173,11 @@ static void report_header(FILE *f, const struct profile *p)
 	if (m->comm[0])
 		fprintf(f, " (%.*s)", (int)sizeof(m->comm), m->comm);
 	fprintf(f, ": %u thread%s, %s sample%s in %.1f s at %g Hz", m->nthreads,
-		m->nthreads == 1 ? "" : "s", report_thousands(samples, p->total),
+		m->nthreads == 1 ? "" : "s", fmt_thousands(samples, p->total),
 		p->total == 1 ? "" : "s", m->duration, m->hz);
 	if (m->truncated > 0)
 		fprintf(f, "; %s stack%s truncated at the depth limit",
-			report_thousands(trunc, m->truncated), m->truncated == 1 ? "" : "s");
+			fmt_thousands(trunc, m->truncated), m->truncated == 1 ? "" : "s");
 	fputc('\n', f);
 }
 
@@ -245,7 +229,7 @@ void report_file_header(FILE *f, const struct profile *p, const char *path)
 
 	if (!p->ftimes) {
 		fprintf(f, "%s: %s sample%s at %g Hz (%.3f s), %zu function%s\n", path,
-			report_thousands(a, p->total), p->total == 1 ? "" : "s", p->meta.hz,
+			fmt_thousands(a, p->total), p->total == 1 ? "" : "s", p->meta.hz,
 			(double)p->total * p->interval, p->nfuncs - 1, p->nfuncs == 2 ? "" : "s");
 		return;
 	}
@@ -254,9 +238,9 @@ void report_file_header(FILE *f, const struct profile *p, const char *path)
 		calls += p->funcs[i].nc;
 		prim += p->funcs[i].cc;
 	}
-	fprintf(f, "%s: %s function call%s", path, report_thousands(a, calls), calls == 1 ? "" : "s");
+	fprintf(f, "%s: %s function call%s", path, fmt_thousands(a, calls), calls == 1 ? "" : "s");
 	if (prim != calls)
-		fprintf(f, " (%s primitive call%s)", report_thousands(b, prim), prim == 1 ? "" : "s");
+		fprintf(f, " (%s primitive call%s)", fmt_thousands(b, prim), prim == 1 ? "" : "s");
 	fprintf(f, " in %.3f seconds\n", profile_total_time(p));
 }
 

@@ -129,6 +129,20 @@ size_t utf8_seq(const unsigned char *s, size_t *bad)
 	return need + 1;
 }
 
+const char *fmt_thousands(char *buf, uint64_t v)
+{
+	char digits[21];
+	int n = snprintf(digits, sizeof(digits), "%llu", (unsigned long long)v), o = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (i > 0 && (n - i) % 3 == 0)
+			buf[o++] = ',';
+		buf[o++] = digits[i];
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
 uint64_t mono_ns(void)
 {
 	struct timespec ts;

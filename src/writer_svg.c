@@ -203,21 +203,6 @@ static void svg_escape(FILE *f, const char *str, size_t max)
 	}
 }
 
-/* Formats v with thousands separators into buf (at least 27 bytes). */
-static const char *svg_thousands(char *buf, uint64_t v)
-{
-	char digits[21];
-	int n = snprintf(digits, sizeof(digits), "%llu", (unsigned long long)v), o = 0;
-
-	for (int i = 0; i < n; i++) {
-		if (i > 0 && (n - i) % 3 == 0)
-			buf[o++] = ',';
-		buf[o++] = digits[i];
-	}
-	buf[o] = '\0';
-	return buf;
-}
-
 /* The text of a node. */
 static const char *svg_text_of(const struct svg *s, uint32_t label)
 {
@@ -269,7 +254,7 @@ static void svg_frame(struct svg *s, FILE *f, const struct snode *n, double x, d
 	fputs("<g><title>", f);
 	svg_escape(f, text, SIZE_MAX);
 	fprintf(f, " (%s sample%s, %.2f%%)</title><rect x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" "
-		"height=\"%d\" fill=\"%s\"/>", svg_thousands(s->buf, n->total),
+		"height=\"%d\" fill=\"%s\"/>", fmt_thousands(s->buf, n->total),
 		n->total == 1 ? "" : "s", pct, x, y, w, SVG_FRAME_H - 1, colour);
 	if (fit >= 3) {
 		fprintf(f, "<text x=\"%.1f\" y=\"%.0f\">", x + 3, y + SVG_FRAME_H - 4.5);
@@ -501,7 +486,7 @@ static int svg_write_common(const struct profile *p, FILE *f, bool icicle)
 	}
 	fputs("</text>\n", f);
 	fprintf(f, "<text id=\"subtitle\" x=\"%d\" y=\"42\" style=\"text-anchor: middle; "
-		"fill: #555\">%s samples", SVG_WIDTH / 2, svg_thousands(samples, p->total));
+		"fill: #555\">%s samples", SVG_WIDTH / 2, fmt_thousands(samples, p->total));
 	if (m->hz > 0)
 		fprintf(f, " at %g Hz, %s mode", m->hz, m->wall ? "wall" : "cpu");
 	fputs("</text>\n", f);
