@@ -477,7 +477,7 @@ class FormatsTest(SprofdTestCase):
             self.assertEqual(parse_int(m.group(1)), P.total)
             rows = {}
             for line in p.stdout.splitlines():
-                m = re.match(r"^\s*([\d,]+) \([\d.]+%\)\s+(\S.*?):(\S+) \[.*\]$", line)
+                m = re.match(r"^\s*([\d,]+) \(\s*[\d.]+%\)\s+(\S.*?):(\S+) \[.*\]$", line)
                 if m:
                     rows[m.group(3)] = parse_int(m.group(1))
             for name in ("hot_a", "hot_b", "work", "main"):
