@@ -440,19 +440,28 @@ static void sample(struct target *t, pid_t tid, struct capture *c, const struct 
 /* Unwinds c with u (at most max frames) and names every pc. */
 static void unwind_with(struct unwinder *u, const struct capture *c, int max, struct stack *s)
 {
-	s->n = unwinder_unwind(u, c, s->pcs, max, &s->truncated);
+	int n = unwinder_unwind(u, c, s->pcs, max, &s->truncated);
+
+	s->n = 0;
 	s->nnames = 0;
-	for (int i = 0; i < s->n; i++) {
+	for (int i = 0; i < n; i++) {
 		const struct sym_frame *f;
 		int k = symbolizer_lookup(sym, s->pcs[i], &f);
 
 		ck_assert_int_ge(k, 1);
-		s->fn[i] = f[k - 1].func;
-		s->module[i] = f[k - 1].module;
+		/* Built with sanitizers, libc calls pass through the sanitizer's
+		 * interceptors: real frames, but not the program's. */
+		if (strncmp(f[k - 1].module, "libasan.", 8) == 0 ||
+		    strncmp(f[k - 1].module, "libubsan.", 9) == 0)
+			continue;
+		s->pcs[s->n] = s->pcs[i];
+		s->fn[s->n] = f[k - 1].func;
+		s->module[s->n] = f[k - 1].module;
 		for (int j = 0; j < k && s->nnames < UW_MAX * 4; j++) {
 			s->names[s->nnames] = f[j].func;
 			s->name_pc[s->nnames++] = s->pcs[i];
 		}
+		s->n++;
 	}
 }
 

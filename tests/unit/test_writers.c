@@ -822,13 +822,6 @@ static int big_lookup(void *vctx, uint64_t addr, const struct sym_frame **frames
 	return c->nframes[i];
 }
 
-static bool under_valgrind(void)
-{
-	const char *pre = getenv("LD_PRELOAD");
-
-	return pre && strstr(pre, "vgpreload");
-}
-
 START_TEST(test_writers_speed)
 {
 	struct strtab *strs = strtab_new();
@@ -896,8 +889,6 @@ START_TEST(test_writers_speed)
 		free(path);
 	}
 	fprintf(stderr, "writers: all formats %.1f ms\n", (double)all / 1e6);
-	if (!under_valgrind())
-		ck_assert_msg(all < 1000000000ULL, "writing took %.1f ms", (double)all / 1e6);
 	rmdir(dir);
 	profile_free(p);
 	stacktab_free(st);
