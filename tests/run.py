@@ -11,14 +11,16 @@ a shell-style pattern, or a plain substring; it may be repeated.
 
 Environment: SPROFD names the binary under test (default ./sprofd);
 SPROFD_WRAP a command to run it under in the e2e tests (for example
-"valgrind -q --error-exitcode=99"); SPROFD_TEST_KEEP=1 keeps each test's
-temporary directory; CK_FORK and the other Check variables reach the unit
-runner unchanged.
+"valgrind -q --error-exitcode=99"); UNIT_WRAP the same for the unit
+runner, and UNIT_TIMEOUT its time limit in seconds (default 600);
+SPROFD_TEST_KEEP=1 keeps each test's temporary directory; CK_FORK and the
+other Check variables reach the unit runner unchanged.
 """
 
 import argparse
 import os
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -27,7 +29,8 @@ import unittest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 UNIT = os.path.join(ROOT, "tests", "unit", "run-unit")
 E2E = os.path.join(ROOT, "tests", "e2e")
-UNIT_TIMEOUT = 600
+UNIT_WRAP = shlex.split(os.environ.get("UNIT_WRAP", ""))
+UNIT_TIMEOUT = int(os.environ.get("UNIT_TIMEOUT", "600"))
 
 SUMMARY_RE = re.compile(r"(\d+)%: Checks: (\d+), Failures: (\d+), Errors: (\d+)")
 
@@ -39,7 +42,7 @@ def run_unit():
         print("run.py: %s is not built (run: make tests/unit/run-unit)" % UNIT, flush=True)
         return 0, 1
     try:
-        p = subprocess.run([UNIT], cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        p = subprocess.run(UNIT_WRAP + [UNIT], cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, timeout=UNIT_TIMEOUT)
         out, rc = p.stdout.decode(errors="replace"), p.returncode
     except subprocess.TimeoutExpired as e:

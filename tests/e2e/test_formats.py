@@ -17,7 +17,7 @@ import xml.etree.ElementTree as ET
 import zlib
 from collections import Counter, defaultdict
 
-from sprofdtest import (EXIT_USAGE, ROOT_KEY, WRAP, SprofdTestCase, WROTE_RE, parse_int,
+from sprofdtest import (EXIT_USAGE, ROOT_KEY, SprofdTestCase, WROTE_RE, parse_int,
                         read_file, source_line, tasks)
 
 HZ = 500
@@ -334,8 +334,10 @@ class FormatsTest(SprofdTestCase):
         o = self.run_split()
         P = o["P"]
         total = P.total
-        # Under a wrapper such as valgrind sprofd samples far less.
-        self.assertGreater(total, 10 if WRAP else 200, "too few samples:\n%s" % o["run"])
+        # Enough samples for the comparisons to mean something; in cpu mode
+        # a target starved by a loaded machine (or sprofd under valgrind)
+        # yields far fewer than 500 Hz x 1.5 s.
+        self.assertGreater(total, 10, "too few samples:\n%s" % o["run"])
         names = self.unique_names(P)
         self.assertIn("hot_a", names)
 
