@@ -70,6 +70,12 @@ void frame_labels_fini(struct frame_labels *fl);
 size_t writer_stack_labels(const struct profile *p, const struct frame_labels *fl,
 			   const struct pstack *s, uint32_t *out);
 
+/* s as valid UTF-8, for formats whose strings must be: s itself when it
+ * is, else a copy kept in t in which each maximal invalid subpart is one
+ * U+FFFD, as Python's bytes.decode('utf-8', 'replace') has it (and so as
+ * .prof files have it). */
+const char *writer_utf8(struct strtab *t, const char *s);
+
 /* Distinct strings numbered from 0 in the order first seen; the index
  * keeps pointers to the strings, which must outlive it. */
 struct strids;

@@ -426,11 +426,19 @@ static struct profile *pstats_convert(struct mreader *r, const struct mobj *top)
 		}
 	}
 	for (size_t i = 0; i < nf && sampled; i++) {
-		const struct mobj *v = top->items[2 * i + 1];
+		const struct mobj *v = top->items[2 * i + 1], *callers = v->items[4];
 		double tt = num(v->items[2]) / interval, ct = num(v->items[3]) / interval;
 		uint64_t cc;
 		count_of(v->items[0], &cc);
 		sampled = tt < 9.2e18 && near(tt, (double)to_count(tt)) && near(ct, (double)cc);
+		/* The edges' self times too: they become counts the same way. */
+		for (size_t c = 0; c < callers->n && sampled; c++) {
+			const struct mobj *cv = callers->items[2 * c + 1];
+			if (cv->kind == MK_TUPLE && cv->n == 4 && is_num(cv->items[2])) {
+				tt = num(cv->items[2]) / interval;
+				sampled = tt < 9.2e18 && near(tt, (double)to_count(tt));
+			}
+		}
 	}
 
 	/* funcs[0] is the root, given or made. */

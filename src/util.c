@@ -129,6 +129,42 @@ size_t utf8_seq(const unsigned char *s, size_t *bad)
 	return need + 1;
 }
 
+/* The letter of C's escape for control character c, or 0 if it has none. */
+static char str_escape_letter(unsigned char c)
+{
+	switch (c) {
+	case '\a': return 'a';
+	case '\b': return 'b';
+	case '\n': return 'n';
+	case '\v': return 'v';
+	case '\f': return 'f';
+	case '\r': return 'r';
+	default: return 0;
+	}
+}
+
+/* Writes s to f with the bytes that would end a line or reach a terminal
+ * as commands escaped: text for people (sprofd dump, the console table),
+ * where each name must stay on its line and nothing else is changed. */
+void str_escape(FILE *f, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s, *run = p;
+
+	for (; *p; p++) {
+		char letter;
+
+		if ((*p >= 0x20 && *p != 0x7f) || *p == '\t')
+			continue;
+		fwrite(run, 1, (size_t)(p - run), f);
+		run = p + 1;
+		if ((letter = str_escape_letter(*p)))
+			fprintf(f, "\\%c", letter);
+		else
+			fprintf(f, "\\x%02x", *p);
+	}
+	fwrite(run, 1, (size_t)(p - run), f);
+}
+
 const char *fmt_thousands(char *buf, uint64_t v)
 {
 	char digits[21];
@@ -347,9 +383,14 @@ static void strtab_rehash(struct strtab *t)
 
 const char *strtab_intern_n(struct strtab *t, const char *s, size_t n)
 {
-	size_t mask = t->nslots - 1;
-	size_t i = hash_bytes(s, n, 0) & mask;
+	size_t mask = t->nslots - 1, i;
 	char *copy;
+
+	/* A NUL ends the string early (a perf map or pstats file may hold
+	 * one): strings are compared as C strings, which must then be no
+	 * shorter than n. */
+	n = strnlen(s, n);
+	i = hash_bytes(s, n, 0) & mask;
 
 	for (; t->slots[i]; i = (i + 1) & mask) {
 		const char *c = t->strs[t->slots[i] - 1];

@@ -75,6 +75,16 @@ static int crec_cmp(const void *x, const void *y)
 	return (a->line > b->line) - (a->line < b->line);
 }
 
+/* Writes up to max bytes of s and ends the line. A line break inside a
+ * name (a thread may call itself anything) would start a line of another
+ * meaning, so line breaks become blanks. */
+static void cg_line(FILE *f, const char *s, size_t max)
+{
+	for (size_t i = 0; i < max && s[i]; i++)
+		putc(s[i] == '\n' || s[i] == '\r' ? ' ' : s[i], f);
+	putc('\n', f);
+}
+
 /* Writes "KEY=(N) name" the first time a name is used, "KEY=(N)" after. */
 static void cg_name(FILE *f, const char *key, struct strids *ids, const char *name)
 {
@@ -84,10 +94,12 @@ static void cg_name(FILE *f, const char *key, struct strids *ids, const char *na
 	if (!name[0])
 		name = "???";
 	n = strids_get(ids, name, &added);
-	if (added)
-		fprintf(f, "%s=(%u) %s\n", key, n + 1, name);
-	else
+	if (added) {
+		fprintf(f, "%s=(%u) ", key, n + 1);
+		cg_line(f, name, SIZE_MAX);
+	} else {
 		fprintf(f, "%s=(%u)\n", key, n + 1);
+	}
 }
 
 /* A function's source file; "???" (as valgrind writes it) for code without
@@ -106,7 +118,8 @@ static void cg_fn(struct cg *c, FILE *f, const char *key, uint32_t fn)
 		return;
 	}
 	c->fnid[fn] = ++c->nextfn;
-	fprintf(f, "%s=(%u) %s\n", key, c->fnid[fn], c->p->fns[fn].name);
+	fprintf(f, "%s=(%u) ", key, c->fnid[fn]);
+	cg_line(f, c->p->fns[fn].name, SIZE_MAX);
 }
 
 static int callgrind_write(const struct profile *p, FILE *f)
@@ -135,7 +148,9 @@ static int callgrind_write(const struct profile *p, FILE *f)
 
 	errno = 0;
 	fprintf(f, "# callgrind format\nversion: 1\ncreator: sprofd %s\n", SPROFD_VERSION);
-	fprintf(f, "pid: %d\ncmd: %.*s\npart: 1\n\n", (int)m->pid, (int)sizeof(m->comm), m->comm);
+	fprintf(f, "pid: %d\ncmd: ", (int)m->pid);
+	cg_line(f, m->comm, sizeof(m->comm));
+	fputs("part: 1\n\n", f);
 	fprintf(f, "desc: Sampled in %s mode at %g Hz for %.3f s\n", m->wall ? "wall" : "cpu", m->hz,
 		m->duration);
 	fprintf(f, "desc: Trigger: sprofd\n");

@@ -51,6 +51,7 @@ struct pprof_out {
 	struct mbuf buf;
 	unsigned char zbuf[PPROF_CHUNK];
 	struct strids *strs;
+	struct strtab *utf8;    /* strings made valid UTF-8, as the table needs */
 	int err;                /* errno of the first failure, or 0 */
 };
 
@@ -91,10 +92,11 @@ static void pprof_message(struct pprof_out *o, uint32_t field, struct mbuf *sub)
 		pprof_pump(o, false);
 }
 
-/* The string table index of s. */
+/* The string table index of s; protobuf strings must be UTF-8, so bytes
+ * that are not become U+FFFD, as in .prof files. */
 static int64_t pprof_str(struct pprof_out *o, const char *s)
 {
-	return (int64_t)strids_get(o->strs, s, NULL);
+	return (int64_t)strids_get(o->strs, writer_utf8(o->utf8, s), NULL);
 }
 
 static void pprof_value_type(struct pprof_out *o, struct mbuf *m, uint32_t field,
@@ -252,6 +254,7 @@ static int pprof_write(const struct profile *p, FILE *f)
 
 	o->f = f;
 	o->strs = strids_new();
+	o->utf8 = strtab_new();
 	mbuf_init(&o->buf);
 	mbuf_init(&m);
 	/* Best speed: the protobuf is mostly small varints that repeat, which
@@ -259,6 +262,7 @@ static int pprof_write(const struct profile *p, FILE *f)
 	if (deflateInit2(&o->z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
 		log_err("pprof: cannot start compressing: %s", o->z.msg ? o->z.msg : "zlib error");
 		strids_free(o->strs);
+		strtab_free(o->utf8);
 		free(o);
 		errno = ENOMEM;
 		return -1;
@@ -294,6 +298,7 @@ static int pprof_write(const struct profile *p, FILE *f)
 	mbuf_free(&o->buf);
 	mbuf_free(&m);
 	strids_free(o->strs);
+	strtab_free(o->utf8);
 	free(o);
 	return rc;
 }

@@ -158,15 +158,16 @@ static void svg_walk(struct svg *s, svg_visit_fn visit, void *ctx)
 	free(path);
 }
 
-/* Characters in s, counting each invalid byte as one (it shows as one). */
+/* Characters in s, counting each maximal invalid subpart as one (it shows
+ * as one U+FFFD). */
 static size_t utf8_chars(const char *str)
 {
 	const unsigned char *s = (const unsigned char *)str;
-	size_t n = 0, len;
+	size_t n = 0, len, bad;
 
 	while (*s) {
-		len = utf8_seq(s, NULL);
-		s += len ? len : 1;
+		len = utf8_seq(s, &bad);
+		s += len ? len : bad;
 		n++;
 	}
 	return n;
@@ -179,11 +180,12 @@ static void svg_escape(FILE *f, const char *str, size_t max)
 	const unsigned char *s = (const unsigned char *)str;
 
 	for (size_t n = 0; *s && n < max; n++) {
-		size_t len = utf8_seq(s, NULL);
+		size_t bad, len = utf8_seq(s, &bad);
 
 		if (len == 0) {
+			/* One per maximal subpart, as .prof and pprof have it. */
 			fputs("\xef\xbf\xbd", f);
-			s++;
+			s += bad;
 			continue;
 		}
 		switch (*s) {
