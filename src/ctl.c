@@ -43,9 +43,11 @@ void ctl_request_format(const struct ctl_request *r, char *buf, size_t len)
 		snprintf(buf, len, "run target=%s\n", r->target);
 		break;
 	case CTL_PROFILE:
+		/* To the millisecond, but never down to 0, which means "until
+		 * stopped". */
 		snprintf(buf, len, "profile pid=%d duration=%.3f freq=%u mode=%s formats=%s rows=%d\n",
-			 (int)r->pid, r->duration, r->hz, r->mode == MODE_WALL ? "wall" : "cpu",
-			 r->formats, r->rows);
+			 (int)r->pid, r->duration > 0 && r->duration < 0.001 ? 0.001 : r->duration,
+			 r->hz, r->mode == MODE_WALL ? "wall" : "cpu", r->formats, r->rows);
 		break;
 	}
 }
@@ -180,59 +182,119 @@ static int make_addr(const char *path, struct sockaddr_un *sa)
 	return 0;
 }
 
-/* Creates the socket's directory (one level, mode 0755) if it is missing,
- * so that every user can reach the socket in it. */
-static void make_parent(const char *path)
+/* Makes sure of the socket's directory: creates it (one level, mode 0755)
+ * if it is missing, so that every user can reach the socket in it, and
+ * checks that only root and we can change what is in it (or, with the
+ * sticky bit, only what is theirs): anyone else could put a socket of
+ * theirs in our place, or have us remove or chmod a file of their choice.
+ * Returns 0, or -1 (logged). */
+static int socket_dir_check(const char *path)
 {
 	const char *slash = strrchr(path, '/');
-	char *dir;
+	char *dir = !slash || slash == path ? xstrdup("/")
+					   : xasprintf("%.*s", (int)(slash - path), path);
+	bool made = mkdir(dir, 0755) == 0;
+	struct stat st;
+	int fd, rc = -1;
 
-	if (!slash || slash == path)
-		return;
-	dir = xasprintf("%.*s", (int)(slash - path), path);
-	if (mkdir(dir, 0755) == 0)
-		(void)chmod(dir, 0755);
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		log_err("cannot open %s, the directory of the control socket: %s", dir,
+			strerror(errno));
+	} else if (st.st_uid != 0 && st.st_uid != geteuid()) {
+		log_err("%s, the directory of the control socket, belongs to uid %u; it must "
+			"belong to root", dir, (unsigned)st.st_uid);
+	} else if (!(st.st_mode & S_ISVTX) &&
+		   ((st.st_mode & S_IWOTH) || ((st.st_mode & S_IWGRP) && st.st_gid != 0))) {
+		log_err("%s, the directory of the control socket, is writable by group or others "
+			"(mode %04o); run: chmod go-w %s", dir, (unsigned)(st.st_mode & 07777), dir);
+	} else {
+		/* Made under our umask: widen it to what users need. */
+		if (made && fchmod(fd, 0755) < 0)
+			log_warn("cannot chmod %s: %s", dir, strerror(errno));
+		rc = 0;
+	}
+	if (fd >= 0)
+		close(fd);
 	free(dir);
+	return rc;
+}
+
+/* Removes a socket left at path by a daemon that died: only a socket,
+ * only one of root's or ours, and only if nothing answers on it. Returns
+ * 0 (nothing there now), or -1 (logged). */
+static int socket_clear_stale(const char *path, const struct sockaddr_un *sa)
+{
+	struct stat st;
+	int probe, err;
+
+	if (lstat(path, &st) < 0)
+		return 0;
+	if (!S_ISSOCK(st.st_mode)) {
+		log_err("%s exists and is not a socket; remove it or choose another "
+			"ControlSocket", path);
+		return -1;
+	}
+	if (st.st_uid != 0 && st.st_uid != geteuid()) {
+		log_err("%s is a socket of uid %u, not sprofd's; remove it or choose another "
+			"ControlSocket", path, (unsigned)st.st_uid);
+		return -1;
+	}
+	/* Non-blocking: a live daemon with a full backlog must not hang us. */
+	probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (probe < 0) {
+		log_err("cannot create a socket: %s", strerror(errno));
+		return -1;
+	}
+	err = connect(probe, (const struct sockaddr *)sa, sizeof(*sa)) == 0 ? 0 : errno;
+	close(probe);
+	if (err == 0 || err == EAGAIN) {
+		log_err("another sprofd is listening on %s; stop it first, or give this "
+			"one another ControlSocket", path);
+		return -1;
+	}
+	if (err != ECONNREFUSED) {
+		log_err("cannot tell whether a daemon listens on %s (%s); it is left alone", path,
+			strerror(err));
+		return -1;
+	}
+	/* Nobody answers: left over from a daemon that died. */
+	if (unlink(path) < 0 && errno != ENOENT) {
+		log_err("cannot remove the stale socket %s: %s", path, strerror(errno));
+		return -1;
+	}
+	log_info("removed %s, left by a daemon that is gone", path);
+	return 0;
 }
 
 int ctl_listen(const char *path)
 {
 	struct sockaddr_un sa;
-	struct stat st;
-	int fd;
+	mode_t um;
+	int fd, rc;
 
-	if (make_addr(path, &sa) < 0)
+	if (make_addr(path, &sa) < 0 || socket_dir_check(path) < 0 ||
+	    socket_clear_stale(path, &sa) < 0)
 		return -1;
-	make_parent(path);
-	if (lstat(path, &st) == 0) {
-		int probe;
-
-		if (!S_ISSOCK(st.st_mode)) {
-			log_err("%s exists and is not a socket; remove it or choose another "
-				"ControlSocket", path);
-			return -1;
-		}
-		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-			close(probe);
-			log_err("another sprofd is listening on %s; stop it first, or give this "
-				"one another ControlSocket", path);
-			return -1;
-		}
-		if (probe >= 0)
-			close(probe);
-		/* Nobody answers: left over from a daemon that died. */
-		unlink(path);
-	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0) {
 		log_err("cannot create the control socket: %s", strerror(errno));
 		return -1;
 	}
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0666) < 0 ||
-	    listen(fd, 16) < 0) {
+	/* Mode 0666 from the start (the daemon checks each caller): no
+	 * chmod by name afterwards, which would follow a link. */
+	um = umask(0111);
+	rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(um);
+	if (rc < 0) {
 		log_err("cannot listen on %s: %s", path, strerror(errno));
 		close(fd);
+		return -1;
+	}
+	if (listen(fd, 16) < 0) {
+		log_err("cannot listen on %s: %s", path, strerror(errno));
+		close(fd);
+		unlink(path);
 		return -1;
 	}
 	return fd;

@@ -44,8 +44,10 @@
 
 #define NS 1000000000ull
 #define MAX_CONNS 16
-/* A client has this long to send its request line. */
+/* A client has this long to send its request line... */
 #define CONN_TIMEOUT_NS (5 * NS)
+/* ... and a user other than root this many such connections at once. */
+#define CONNS_PER_USER 4
 /* Past its duration, a worker gets this long to write before it is asked
  * to stop (symbolizing a large program can take a while)... */
 #define RUN_GRACE_NS (60 * NS)
@@ -1080,29 +1082,45 @@ static void conn_close(struct conn *c)
 	c->len = 0;
 }
 
-/* Accepts waiting clients and notes who they are. */
+/* Accepts waiting clients and notes who they are. A user other than root
+ * may have only a few connections waiting for their request line, so
+ * that one user cannot take every slot from the others. */
 static void conn_accept(struct daemon *d, uint64_t now)
 {
 	for (;;) {
 		int fd = accept4(d->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		struct conn *c = NULL;
+		unsigned mine = 0;
+		uid_t uid;
+		gid_t gid;
+		pid_t pid;
 
 		if (fd < 0)
 			return;
-		for (int i = 0; i < MAX_CONNS; i++)
-			if (d->conns[i].fd < 0) {
+		if (ctl_peer(fd, &uid, &gid, &pid) < 0) {
+			close(fd);
+			continue;
+		}
+		for (int i = 0; i < MAX_CONNS; i++) {
+			if (d->conns[i].fd < 0 && !c)
 				c = &d->conns[i];
-				break;
-			}
+			else if (d->conns[i].fd >= 0 && d->conns[i].uid == uid)
+				mine++;
+		}
+		if (uid != 0 && mine >= CONNS_PER_USER) {
+			ctl_reply(fd, "err", "%d you have %u connections waiting already; try again",
+				  EXIT_INTERNAL, mine);
+			close(fd);
+			continue;
+		}
 		if (!c) {
 			ctl_reply(fd, "err", "%d too many connections; try again", EXIT_INTERNAL);
 			close(fd);
 			continue;
 		}
-		if (ctl_peer(fd, &c->uid, &c->gid, &c->pid) < 0) {
-			close(fd);
-			continue;
-		}
+		c->uid = uid;
+		c->gid = gid;
+		c->pid = pid;
 		c->fd = fd;
 		c->len = 0;
 		c->deadline = now + CONN_TIMEOUT_NS;
@@ -1311,10 +1329,17 @@ static void conn_read(struct daemon *d, struct conn *c, uint64_t now)
 	}
 	c->len += (size_t)n;
 	c->buf[c->len] = '\0';
-	nl = strchr(c->buf, '\n');
+	nl = memchr(c->buf, '\n', c->len);
+	/* A NUL would cut the line short of what the client meant. */
+	if (memchr(c->buf, '\0', nl ? (size_t)(nl - c->buf) : c->len)) {
+		ctl_reply(c->fd, "err", "%d the request holds a NUL byte", EXIT_USAGE);
+		conn_close(c);
+		return;
+	}
 	if (!nl) {
 		if (c->len == sizeof(c->buf) - 1) {
-			ctl_reply(c->fd, "err", "%d request too long", EXIT_USAGE);
+			ctl_reply(c->fd, "err", "%d request too long: no end of line in %zu bytes",
+				  EXIT_USAGE, sizeof(c->buf) - 1);
 			conn_close(c);
 		}
 		return;

@@ -1,6 +1,7 @@
 /* output.c: formats, file names and writing (see output.h). */
 #include "output.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,12 +136,21 @@ char *output_path(const struct output_opts *o, const char *id)
 	return xasprintf("%s%s", o->path, w->ext);
 }
 
+/* Whether a write failed for a reason that every other file written to
+ * the same directory would meet too: no space, a read-only file system,
+ * no permission. */
+static bool output_dir_error(int err)
+{
+	return err == ENOSPC || err == EDQUOT || err == EROFS || err == EACCES || err == EPERM;
+}
+
 int output_write_all(const struct profile *p, const struct output_opts *o)
 {
 	char *list = xstrdup(o->formats ? o->formats : "prof"), *save = NULL, *tok;
 	const struct writer *done[16];
+	char *skipped = NULL;
 	size_t ndone = 0;
-	int rc = 0;
+	int rc = 0, dir_err = 0;
 
 	for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		const struct writer *w = writer_find(tok);
@@ -158,12 +168,26 @@ int output_write_all(const struct profile *p, const struct output_opts *o)
 			continue;
 		done[ndone++] = w;
 		path = output_path(o, w->id);
-		if (writer_write_file(w, p, path) == 0)
+		if (dir_err) {
+			/* One message says it all; the rest would repeat it. */
+			char *t = xasprintf("%s%s%s", skipped ? skipped : "", skipped ? ", " : "",
+					    path);
+			free(skipped);
+			skipped = t;
+		} else if (writer_write_file(w, p, path) == 0) {
 			log_info("wrote %s (%llu samples)", path, (unsigned long long)p->total);
-		else
+		} else {
 			rc = -1;
+			if (output_dir_error(errno))
+				dir_err = errno;
+		}
 		free(path);
 	}
+	if (skipped)
+		log_info("not written either, for the same reason: %s", skipped);
+	free(skipped);
 	free(list);
+	if (dir_err)
+		errno = dir_err;
 	return rc;
 }

@@ -16,10 +16,13 @@
 #include "config.h"
 #include "log.h"
 #include "util.h"
+#include "writer.h"
 
 #define PF_KTHREAD 0x00200000
 /* A writer's temporary file this old is left over from a crash. */
 #define STALE_TEMP_SECS 3600
+/* How output.c names callgrind files, which have no extension. */
+#define CALLGRIND_PREFIX "callgrind.out."
 
 /* Reads a small file relative to dirfd into buf (NUL-terminated). */
 static ssize_t read_at(int dirfd, const char *name, char *buf, size_t size)
@@ -51,7 +54,9 @@ int proc_read(pid_t pid, struct proc_info *pi)
 	dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return -1;
-	if (fstat(dfd, &st) < 0 || read_at(dfd, "stat", buf, sizeof(buf)) <= 0)
+	/* The files in /proc/PID belong to root while the process is not
+	 * dumpable; the directory itself keeps its user's ID whatever. */
+	if (fstatat(dfd, "stat", &st, 0) < 0 || read_at(dfd, "stat", buf, sizeof(buf)) <= 0)
 		goto out;
 	pi->owner = st.st_uid;
 	/* The command name may hold ')' and spaces: fields follow the last ')'. */
@@ -273,32 +278,77 @@ static bool all_digits(const char *s, size_t n, size_t min)
 	return true;
 }
 
+/* Whether s is lower-case letters and digits only, exactly n of them: the
+ * random suffix of a writer's temporary file. */
+static bool temp_suffix(const char *s, size_t n)
+{
+	if (strlen(s) != n)
+		return false;
+	for (; *s; s++)
+		if (!islower((unsigned char)*s) && !isdigit((unsigned char)*s))
+			return false;
+	return true;
+}
+
+/* The length of name without the extension of one of the formats, or 0
+ * if it has none; the longest extension wins (.icicle.svg over .svg).
+ * callgrind files have none: they carry CALLGRIND_PREFIX instead. */
+static size_t strip_ext(const char *name, size_t len)
+{
+	size_t best = 0;
+	bool found = false;
+	const struct writer *w;
+
+	for (size_t i = 0; (w = writer_at(i)) != NULL; i++) {
+		size_t elen = strlen(w->ext);
+
+		if (elen == 0 || elen >= len || strcmp(name + len - elen, w->ext) != 0)
+			continue;
+		if (!found || elen > best)
+			best = elen;
+		found = true;
+	}
+	return found ? len - best : 0;
+}
+
 bool retention_parse_name(const char *name, uint32_t *pid, uint64_t *time, bool *temp)
 {
-	const char *dots[64];
-	size_t nd = 0, len = strlen(name);
-	bool found = false;
+	char buf[256], *dot, *tdot;
+	size_t len;
 
 	*temp = name[0] == '.';
-	for (const char *p = name + (*temp ? 1 : 0); *p; p++)
-		if (*p == '.' && nd < 64)
-			dots[nd++] = p;
-	/* Look for ".PID.TIME" followed by '.' or the end, with something before
-	 * it (the command name); the last such pair wins. */
-	for (size_t i = 0; i + 1 < nd; i++) {
-		const char *a = dots[i] + 1, *b = dots[i + 1] + 1;
-		const char *bend = i + 2 < nd ? dots[i + 2] : name + len;
-
-		if (dots[i] == name + (*temp ? 1 : 0))
-			continue;
-		if (all_digits(a, (size_t)(dots[i + 1] - a), 1) && (size_t)(dots[i + 1] - a) <= 10 &&
-		    all_digits(b, (size_t)(bend - b), 9) && (size_t)(bend - b) <= 12) {
-			*pid = (uint32_t)strtoul(a, NULL, 10);
-			*time = strtoull(b, NULL, 10);
-			found = true;
-		}
+	if (strlen(name) >= sizeof(buf))
+		return false;
+	snprintf(buf, sizeof(buf), "%s", name + (*temp ? 1 : 0));
+	/* A temporary file is ".NAME.XXXXXXXX" (writer.c). */
+	if (*temp) {
+		dot = strrchr(buf, '.');
+		if (!dot || !temp_suffix(dot + 1, 8))
+			return false;
+		*dot = '\0';
 	}
-	return found;
+	/* NAME is COMM.PID.TIME plus a format's extension, or the callgrind
+	 * prefix plus COMM.PID.TIME; nothing else is sprofd's. */
+	len = strlen(buf);
+	if ((len = strip_ext(buf, len)) > 0)
+		buf[len] = '\0';
+	else if (strncmp(buf, CALLGRIND_PREFIX, strlen(CALLGRIND_PREFIX)) == 0)
+		memmove(buf, buf + strlen(CALLGRIND_PREFIX), strlen(buf) - strlen(CALLGRIND_PREFIX) + 1);
+	else
+		return false;
+	/* COMM (not empty, may hold dots) . PID (1-10 digits) . TIME (9-12). */
+	tdot = strrchr(buf, '.');
+	if (!tdot || tdot == buf)
+		return false;
+	*tdot = '\0';
+	dot = strrchr(buf, '.');
+	if (!dot || dot == buf || !all_digits(dot + 1, strlen(dot + 1), 1) ||
+	    strlen(dot + 1) > 10 || !all_digits(tdot + 1, strlen(tdot + 1), 9) ||
+	    strlen(tdot + 1) > 12)
+		return false;
+	*pid = (uint32_t)strtoul(dot + 1, NULL, 10);
+	*time = strtoull(tdot + 1, NULL, 10);
+	return true;
 }
 
 /* A profile: the files that share a PID and start time. */

@@ -85,6 +85,25 @@ static void writer_sync_dir(const char *path)
 	free(dir);
 }
 
+/* What to do about a failure to write into path's directory, as a clause
+ * for the message ("" when errno says nothing about the directory). */
+static const char *writer_advice(int err)
+{
+	switch (err) {
+	case ENOSPC:
+	case EDQUOT:
+		return "; free some space on that file system, or write elsewhere";
+	case EROFS:
+		return "; the file system is mounted read-only: remount it read-write, or write "
+		       "elsewhere";
+	case EACCES:
+	case EPERM:
+		return "; writing there needs write and search permission on its directory";
+	default:
+		return "";
+	}
+}
+
 int writer_write_file(const struct writer *w, const struct profile *p, const char *path)
 {
 	char *tmp = NULL;
@@ -123,13 +142,23 @@ int writer_write_file(const struct writer *w, const struct profile *p, const cha
 	return 0;
 
 fail:
-	err = errno;
+	/* A writer that failed without saying why still failed. */
+	err = errno ? errno : EIO;
 	if (f)
 		fclose(f);
 	if (tmp)
 		unlink(tmp);
 	free(tmp);
-	log_err("cannot write %s: %s", path, strerror(err));
+	{
+		/* A relative name is relative to a directory the reader of a
+		 * daemon's log cannot know: name it in full. */
+		char *cwd = path[0] != '/' ? getcwd(NULL, 0) : NULL;
+
+		log_err("cannot write %s%s%s: %s%s", cwd ? cwd : "",
+			cwd && strcmp(cwd, "/") != 0 ? "/" : "", path, strerror(err),
+			writer_advice(err));
+		free(cwd);
+	}
 	errno = err;
 	return -1;
 }
@@ -232,6 +261,38 @@ size_t writer_stack_labels(const struct profile *p, const struct frame_labels *f
 			out[n++] = fl->of_frame[l->frame + k];
 	}
 	return n;
+}
+
+const char *writer_utf8(struct strtab *t, const char *str)
+{
+	static const char fffd[] = "\xef\xbf\xbd";
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0, n = strlen(str), len, bad, out = 0;
+	const char *r;
+	char *buf;
+
+	while (i < n && (len = utf8_seq(s + i, NULL)) > 0)
+		i += len;
+	if (i == n)
+		return str;
+	/* Each subpart (at least one byte) becomes three bytes at most. */
+	buf = xmalloc(3 * n + 1);
+	memcpy(buf, str, i);
+	out = i;
+	while (i < n) {
+		if ((len = utf8_seq(s + i, &bad)) > 0) {
+			memcpy(buf + out, s + i, len);
+			out += len;
+			i += len;
+		} else {
+			memcpy(buf + out, fffd, 3);
+			out += 3;
+			i += bad;
+		}
+	}
+	r = strtab_intern_n(t, buf, out);
+	free(buf);
+	return r;
 }
 
 struct strids {
