@@ -7,7 +7,8 @@ CONFIGURED := $(wildcard config.mk)
 ifeq ($(CONFIGURED),)
 
 .DEFAULT_GOAL := all
-GOALS := all check check-unit check-e2e demo install uninstall bench clean distclean targets
+GOALS := all check check-unit check-e2e check-asan check-valgrind fuzz demo install uninstall \
+         bench clean distclean targets
 
 deps:
 	sh .ci/deps build
@@ -86,6 +87,18 @@ check-unit: tests/unit/run-unit $(TARGETS)
 check-e2e: all $(TARGETS)
 	$(PYTHON3) tests/run.py --e2e-only
 
+# The whole suite against an ASan+UBSan build (in a copy of the tree) or
+# under valgrind; either fails on any report. See tests/sanitize.
+check-asan:
+	sh tests/sanitize asan
+
+check-valgrind: all tests/unit/run-unit $(TARGETS)
+	sh tests/sanitize valgrind
+
+# Every libFuzzer target for FUZZ_SECONDS each (clang); see tests/fuzz/run.
+fuzz:
+	sh tests/fuzz/run
+
 # The demo: profile the bundled multi-threaded target for a few seconds.
 demo: all tests/targets/demo
 	sh tests/demo.sh
@@ -127,6 +140,6 @@ deps:
 test-deps:
 	sh .ci/deps test
 
-.PHONY: test-deps all check check-unit check-e2e demo bench install uninstall clean distclean targets deps
+.PHONY: test-deps all check check-unit check-e2e check-asan check-valgrind fuzz demo bench install uninstall clean distclean targets deps
 
 endif

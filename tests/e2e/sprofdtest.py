@@ -5,7 +5,9 @@ sprofd promises (sprofd(8), OUTPUT).
 Every process a test starts is killed in its cleanup, every wait has a
 timeout, and every output goes to a per-test temporary directory (kept when
 SPROFD_TEST_KEEP is set in the environment). SPROFD names the binary under
-test; SPROFD_WRAP a command to run it under, such as valgrind.
+test; SPROFD_WRAP a command to run it under, such as valgrind;
+SPROFD_TEST_TIMESCALE a factor for every wait and time limit (default 1),
+for runs where sprofd itself is slowed down, as under valgrind.
 """
 
 import marshal
@@ -26,6 +28,9 @@ SPROFD = os.environ.get("SPROFD", os.path.join(ROOT, "sprofd"))
 # A command to run sprofd under, e.g. "valgrind -q --error-exitcode=99".
 WRAP = shlex.split(os.environ.get("SPROFD_WRAP", ""))
 TARGETS = os.path.join(ROOT, "tests", "targets")
+
+# Stretches waits and time limits, never what the tests measure.
+TIME_SCALE = float(os.environ.get("SPROFD_TEST_TIMESCALE", "1") or 1)
 
 ROOT_KEY = ("~", 0, "<all samples>")
 
@@ -49,7 +54,7 @@ COLUMNS = "ncalls  tottime  percall  cumtime  percall  self%   cum%  filename:li
 def wait_until(pred, timeout, interval=0.01):
     """Polls pred() until it returns a true value or timeout seconds pass;
     returns the last value."""
-    end = time.monotonic() + timeout
+    end = time.monotonic() + timeout * TIME_SCALE
     while True:
         v = pred()
         if v or time.monotonic() >= end:
@@ -305,6 +310,7 @@ class SprofdTestCase(unittest.TestCase):
         """Runs sprofd to completion; a run that hangs is killed and fails
         the test."""
         argv = self.sprofd_argv(args, prefix)
+        timeout *= TIME_SCALE
         t0 = time.monotonic()
         p = subprocess.Popen(argv, cwd=cwd or self.tmp, stdin=subprocess.DEVNULL,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -339,6 +345,7 @@ class SprofdTestCase(unittest.TestCase):
 
     def finish(self, p, timeout=30):
         """Waits for a background sprofd and returns its Run."""
+        timeout *= TIME_SCALE
         try:
             out, err = p.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
