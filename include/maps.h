@@ -16,7 +16,8 @@ struct map_entry {
 	unsigned dev_major, dev_minor;
 	bool r, w, x, p;       /* permissions; p = private */
 	bool deleted;          /* path ended in " (deleted)" (suffix removed) */
-	const char *path;      /* "" for anonymous; "[stack]", "[vdso]", ... */
+	const char *path;      /* "" for anonymous; "[stack]", "[vdso]", ...;
+				* unescaped (see maps_parse) */
 };
 
 struct maps {
@@ -25,10 +26,14 @@ struct maps {
 	char *text;            /* owned copies of the paths live here */
 };
 
-/* Reads and parses /proc/PID/maps. Returns NULL with errno set. */
+/* Reads and parses /proc/PID/maps. Returns NULL with errno set. Where a
+ * path holds "\012", its /proc/PID/map_files link says whether that is a
+ * newline or those four characters of the name. */
 struct maps *maps_read(pid_t pid);
 /* Parses maps text (len bytes, need not be NUL-terminated). Lines that do
- * not parse are skipped. Never NULL. */
+ * not parse are skipped. Never NULL. The kernel writes a newline in a path
+ * as "\012" and escapes nothing else, a backslash included: each "\012"
+ * is taken for a newline. */
 struct maps *maps_parse(const char *text, size_t len);
 /* The entry containing addr, or NULL. */
 const struct map_entry *maps_find(const struct maps *m, uint64_t addr);

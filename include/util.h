@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 /* Allocation failure is fatal: a message on stderr and exit(1). */
 void *xmalloc(size_t n);
@@ -25,6 +26,12 @@ int parse_long(const char *s, long lo, long hi, long *out);
  * (if not NULL) is the length of the maximal invalid subpart, which Python's
  * 'replace' handler turns into one U+FFFD. s must be NUL-terminated. */
 size_t utf8_seq(const unsigned char *s, size_t *bad);
+
+/* Writes s to f so that it stays on one line and cannot drive a terminal:
+ * each control character but the tab, and DEL, as a C escape (\n, \r,
+ * \a, \b, \v, \f, else \xHH). All other bytes, UTF-8 or not, a
+ * backslash included, are written as they are. */
+void str_escape(FILE *f, const char *s);
 
 /* Writes v with thousands separators ("3,012") into buf, which must hold
  * 27 bytes; returns buf. */

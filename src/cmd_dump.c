@@ -211,21 +211,24 @@ static char dump_state(pid_t pid, pid_t tid)
 	return rp && rp[1] == ' ' ? rp[2] : 0;
 }
 
-/* Reads /proc/PID/task/TID/comm into out, without the newline. */
+/* Reads /proc/PID/task/TID/comm into out, without the newline that ends
+ * it; "?" if it cannot be read. */
 static void dump_comm(pid_t pid, pid_t tid, char *out, size_t size)
 {
 	char path[96];
+	size_t n = 0;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", (int)pid, (int)tid);
-	out[0] = '\0';
 	if ((f = fopen(path, "re"))) {
-		if (!fgets(out, (int)size, f))
-			out[0] = '\0';
+		n = fread(out, 1, size - 1, f);
 		fclose(f);
 	}
-	out[strcspn(out, "\n")] = '\0';
-	if (!out[0])
+	out[n] = '\0';
+	/* Only that one: the name itself may hold newlines too. */
+	if (n > 0 && out[n - 1] == '\n')
+		out[--n] = '\0';
+	if (n == 0)
 		snprintf(out, size, "?");
 }
 
@@ -374,14 +377,17 @@ static void dump_stopped(struct dump *d, struct unwinder *uw)
 	}
 }
 
-/* Prints one thread's frames, innermost first. */
+/* Prints one thread's frames, innermost first, one line each: names and
+ * paths escaped (str_escape), as the target's names may hold newlines. */
 static void dump_print_thread(struct dump *d, struct dump_thread *dt, struct unwinder *uw,
 			      struct symbolizer *sym, uint64_t *pcs)
 {
 	bool trunc = false;
 	int n, k = 0;
 
-	printf("Thread %d (%s):\n", (int)dt->tid, dt->comm);
+	printf("Thread %d (", (int)dt->tid);
+	str_escape(stdout, dt->comm);
+	fputs("):\n", stdout);
 	if (!dt->taken) {
 		printf("  no stack: %s\n", dt->why ? dt->why : "it did not stop in time");
 		return;
@@ -396,12 +402,18 @@ static void dump_print_thread(struct dump *d, struct dump_thread *dt, struct unw
 		int nf = symbolizer_lookup(sym, pcs[i], &f);
 
 		for (int j = 0; j < nf; j++, k++) {
-			printf("  #%-3d 0x%016llx %s%s", k, (unsigned long long)pcs[i], f[j].func,
-			       f[j].inlined ? " (inlined)" : "");
-			if (f[j].src_line > 0 && f[j].src_file)
-				printf(" at %s:%d", f[j].src_file, f[j].src_line);
-			else if (f[j].module[0])
-				printf(" in %s", f[j].module);
+			printf("  #%-3d 0x%016llx ", k, (unsigned long long)pcs[i]);
+			str_escape(stdout, f[j].func);
+			if (f[j].inlined)
+				fputs(" (inlined)", stdout);
+			if (f[j].src_line > 0 && f[j].src_file) {
+				fputs(" at ", stdout);
+				str_escape(stdout, f[j].src_file);
+				printf(":%d", f[j].src_line);
+			} else if (f[j].module[0]) {
+				fputs(" in ", stdout);
+				str_escape(stdout, f[j].module);
+			}
 			putchar('\n');
 		}
 	}
@@ -468,8 +480,9 @@ int cmd_dump(int argc, char **argv)
 	/* Every thread runs again (or stays stopped as it was): now the slow
 	 * part. */
 	pcs = xmalloc(sizeof(*pcs) * (size_t)d.o.max_depth);
-	printf("PID %d (%s): %zu thread%s%s\n", (int)d.o.pid, d.t.comm, d.n, d.n == 1 ? "" : "s",
-	       d.stopped ? ", stopped" : "");
+	printf("PID %d (", (int)d.o.pid);
+	str_escape(stdout, d.t.comm);
+	printf("): %zu thread%s%s\n", d.n, d.n == 1 ? "" : "s", d.stopped ? ", stopped" : "");
 	for (size_t i = 0; i < d.n; i++) {
 		putchar('\n');
 		dump_print_thread(&d, &d.th[i], uw, sym, pcs);

@@ -111,12 +111,14 @@ static char *report_where(const struct pfunc *fn)
 	return xstrdup(fn->name);
 }
 
-/* Prints the location and a newline. */
+/* Prints the location, escaped so that a row stays one line (names and
+ * paths may hold newlines), and a newline. */
 static void report_location(FILE *f, const struct pfunc *fn)
 {
 	char *w = report_where(fn);
 
-	fprintf(f, "%s\n", w);
+	str_escape(f, w);
+	fputc('\n', f);
 	free(w);
 }
 
@@ -167,11 +169,15 @@ static void report_row(FILE *f, const struct profile *p, size_t i)
 static void report_header(FILE *f, const struct profile *p)
 {
 	const struct profile_meta *m = &p->meta;
-	char samples[32], trunc[32];
+	char samples[32], trunc[32], comm[sizeof(m->comm) + 1];
 
 	fprintf(f, "PID %ld", (long)m->pid);
-	if (m->comm[0])
-		fprintf(f, " (%.*s)", (int)sizeof(m->comm), m->comm);
+	if (m->comm[0]) {
+		snprintf(comm, sizeof(comm), "%.*s", (int)sizeof(m->comm), m->comm);
+		fputs(" (", f);
+		str_escape(f, comm);
+		fputc(')', f);
+	}
 	fprintf(f, ": %u thread%s, %s sample%s in %.1f s at %g Hz", m->nthreads,
 		m->nthreads == 1 ? "" : "s", fmt_thousands(samples, p->total),
 		p->total == 1 ? "" : "s", m->duration, m->hz);
@@ -274,8 +280,10 @@ static void report_edges_of(FILE *f, const struct profile *p, size_t fi, bool ca
 		if ((callees ? p->edges[e].caller : p->edges[e].callee) == fi)
 			list[n++] = e;
 	qsort_r(list, n, sizeof(*list), report_edge_cmp, &ctx);
-	fprintf(f, "\n%s of %s: cumtime %.3f s, %.1f%%\n", callees ? "Callees" : "Callers", where,
-		profile_func_ct(p, fi), report_pct(p, p->funcs[fi].cc, profile_func_ct(p, fi)));
+	fprintf(f, "\n%s of ", callees ? "Callees" : "Callers");
+	str_escape(f, where);
+	fprintf(f, ": cumtime %.3f s, %.1f%%\n", profile_func_ct(p, fi),
+		report_pct(p, p->funcs[fi].cc, profile_func_ct(p, fi)));
 	if (n == 0) {
 		fprintf(f, "   (none)\n");
 	} else {

@@ -348,8 +348,10 @@ static int sym_open_regular(const char *path, struct stat *st)
  *   daemon) only through /proc/PID/map_files, which still reaches it, if we
  *   may open it (CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE);
  * - else by its path as the target sees it, under /proc/PID/root (its mount
- *   namespace: a container's /usr/lib is not ours), provided it is still
- *   the inode mapped; if the path now names another file, map_files again.
+ *   namespace: a container's /usr/lib is not ours), or as we see it if that
+ *   is the same, provided it is still the inode mapped;
+ * - else, when the path names another file now or cannot be opened at all
+ *   (too long with the prefix, a directory since gone), map_files again.
  * Never a file of the same name that was not mapped: wrong symbols are
  * worse than none. *name_out gets the name libdwfl searches debug files
  * by (.gnu_debuglink next to it). */
@@ -364,15 +366,16 @@ static int sym_open_module(struct symbolizer *s, struct sym_mod *m, const char *
 			*name_out = xasprintf("%.*s", (int)(strlen(name) - strlen(SYM_DELETED)), name);
 		return fd;
 	}
-	if ((fd = sym_open_regular(m->root_path, &st)) != -1 && st.st_ino != m->ino) {
+	fd = sym_open_regular(m->root_path, &st);
+	if (fd == -1 && s->same_mntns)
+		fd = sym_open_regular(name, &st);
+	if (fd != -1 && st.st_ino != m->ino) {
 		close(fd);
 		log_debug("symbols: %s is no longer the file mapped", m->root_path);
-		fd = sym_open_regular(m->map_files, &st);
-	} else if (fd == -1 && s->same_mntns &&
-	    (fd = sym_open_regular(name, &st)) != -1 && st.st_ino != m->ino) {
-		close(fd);
 		fd = -1;
 	}
+	if (fd == -1)
+		fd = sym_open_regular(m->map_files, &st);
 	if (fd != -1)
 		*name_out = xstrdup(s->same_mntns ? name : m->root_path);
 	return fd;

@@ -1,7 +1,9 @@
 /* test_maps.c: /proc/PID/maps parsing on hand-written text (every field,
- * odd paths, malformed lines), address lookup at the edges of mappings,
- * and maps_read on this very process. */
+ * odd paths, escaped newlines, malformed lines), address lookup at the
+ * edges of mappings, and maps_read on this very process, with files whose
+ * names the kernel escapes or does not. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -100,6 +102,41 @@ START_TEST(test_parse_paths)
 	check_entry(&m->v[5], 0x6000, 0x7000, "r--p", 0, 8, 2, 14, "/x (deleted)", true);
 	check_entry(&m->v[6], 0x7000, 0x8000, "r--p", 0, 8, 2, 15, "/srv/(deleted)", false);
 	check_entry(&m->v[7], 0x8000, 0x9000, "rw-p", 0, 0, 0, 0, "[anon:my heap]", false);
+	maps_free(m);
+}
+END_TEST
+
+/* The kernel writes a newline in a path as \012 and escapes nothing else,
+ * not even a backslash: \012 is read as a newline, all else as it is. */
+START_TEST(test_parse_escaped)
+{
+	struct maps *m = parse(
+		"1000-2000 r-xp 00000000 08:02 11 /tmp/nl\\012dir/lib A\\012x.so\n"
+		"2000-3000 r-xp 00000000 08:02 12 \\012/a\\012\\012b\\012\n"
+		"3000-4000 r-xp 00001000 08:02 13 /tmp/gone\\012.so (deleted)\n"
+		"4000-5000 r--p 00000000 08:02 14 /srv/back\\slash \\134 \\011 \\01 \\0123 \\\n"
+		"5000-6000 r--p 00000000 08:02 15 /x/tab\there sp ace;<&\"> \xff\xc3\xa9\n"
+		"6000-7000 r--p 00000000 08:02 16 /y/\\\\012 \\12 \\0012 \\O12\n"
+		"7000-8000 r--p 00000000 08:02 17 /z/\\012\n");
+
+	ck_assert_int_eq(m->n, 7);
+	check_entry(&m->v[0], 0x1000, 0x2000, "r-xp", 0, 8, 2, 11, "/tmp/nl\ndir/lib A\nx.so", false);
+	/* At either end, and one after the other. */
+	check_entry(&m->v[1], 0x2000, 0x3000, "r-xp", 0, 8, 2, 12, "\n/a\n\nb\n", false);
+	check_entry(&m->v[2], 0x3000, 0x4000, "r-xp", 0x1000, 8, 2, 13, "/tmp/gone\n.so", true);
+	/* Other octal escapes are not the kernel's: the name's own text. */
+	check_entry(&m->v[3], 0x4000, 0x5000, "r--p", 0, 8, 2, 14,
+		    "/srv/back\\slash \\134 \\011 \\01 \n3 \\", false);
+	check_entry(&m->v[4], 0x5000, 0x6000, "r--p", 0, 8, 2, 15,
+		    "/x/tab\there sp ace;<&\"> \xff\xc3\xa9", false);
+	check_entry(&m->v[5], 0x6000, 0x7000, "r--p", 0, 8, 2, 16, "/y/\\\n \\12 \\0012 \\O12", false);
+	check_entry(&m->v[6], 0x7000, 0x8000, "r--p", 0, 8, 2, 17, "/z/\n", false);
+	maps_free(m);
+
+	/* The text may end inside an escape. */
+	m = maps_parse("1000-2000 r-xp 00000000 08:02 1 /a\\012", 37);
+	ck_assert_int_eq(m->n, 1);
+	ck_assert_str_eq(m->v[0].path, "/a\\01");
 	maps_free(m);
 }
 END_TEST
@@ -297,6 +334,99 @@ START_TEST(test_read_large)
 }
 END_TEST
 
+/* A file of name (in dir) mapped from a descriptor; returns the address
+ * and keeps nothing open. */
+static void *map_named(const char *dir, const char *name, char *path, size_t len)
+{
+	void *p;
+	int fd;
+
+	snprintf(path, len, "%s/%s", dir, name);
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, 4096), 0);
+	p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+	ck_assert_ptr_ne(p, MAP_FAILED);
+	close(fd);
+	return p;
+}
+
+/* Files named with the bytes that maps escapes and those it does not:
+ * maps_read has each name as it is, also where the text alone cannot
+ * tell a newline from the four characters "\012" of a name, which
+ * maps_parse takes for a newline. */
+START_TEST(test_read_escaped)
+{
+	static const char *const names[] = {
+		"nl\nname \\ back\ttab.bin",    /* shown as nl\012name \ back<tab>tab.bin */
+		"lit\\012.bin",                  /* shown the same as the next one */
+		"lit\n.bin",
+		"mix\\012\n\\134.bin",
+		"gone\n.bin",                     /* deleted once mapped */
+	};
+	enum { N = sizeof(names) / sizeof(names[0]) };
+	char dir[] = "/tmp/sprofd-maps-XXXXXX", path[N][PATH_MAX], *text = NULL;
+	void *addr[N];
+	struct maps *m, *guess;
+	size_t len = 0;
+	FILE *f;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	for (int i = 0; i < N; i++)
+		addr[i] = map_named(dir, names[i], path[i], sizeof(path[i]));
+	ck_assert_int_eq(unlink(path[N - 1]), 0);
+
+	m = maps_read(getpid());
+	ck_assert_ptr_nonnull(m);
+	for (int i = 0; i < N; i++) {
+		const struct map_entry *e = maps_find(m, (uint64_t)(uintptr_t)addr[i]);
+
+		ck_assert_ptr_nonnull(e);
+		ck_assert_str_eq(e->path, path[i]);
+		ck_assert_int_eq(e->deleted, i == N - 1);
+	}
+	maps_free(m);
+
+	/* The kernel's text: the newline escaped, the backslash not. */
+	f = fopen("/proc/self/maps", "re");
+	ck_assert_ptr_nonnull(f);
+	{
+		char buf[65536];
+		size_t n;
+		FILE *out = open_memstream(&text, &len);
+
+		while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+			fwrite(buf, 1, n, out);
+		fclose(out);
+	}
+	fclose(f);
+	ck_assert_ptr_nonnull(strstr(text, "/nl\\012name \\ back\ttab.bin\n"));
+	ck_assert_ptr_nonnull(strstr(text, "/lit\\012.bin\n"));
+	guess = maps_parse(text, len);
+	for (int i = 0; i < N; i++) {
+		const struct map_entry *e = maps_find(guess, (uint64_t)(uintptr_t)addr[i]);
+
+		ck_assert_ptr_nonnull(e);
+		if (i == 1 || i == 3) {
+			/* Without the process, "\012" is a newline. */
+			ck_assert_str_ne(e->path, path[i]);
+			ck_assert_ptr_nonnull(strchr(e->path, '\n'));
+		} else {
+			ck_assert_str_eq(e->path, path[i]);
+		}
+	}
+	maps_free(guess);
+	free(text);
+
+	for (int i = 0; i < N; i++) {
+		munmap(addr[i], 4096);
+		if (i < N - 1)
+			ck_assert_int_eq(unlink(path[i]), 0);
+	}
+	ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
 START_TEST(test_read_missing)
 {
 	struct tracee tr;
@@ -322,6 +452,7 @@ Suite *suite_maps(void)
 
 	tcase_add_test(tc, test_parse_normal);
 	tcase_add_test(tc, test_parse_paths);
+	tcase_add_test(tc, test_parse_escaped);
 	tcase_add_test(tc, test_parse_malformed);
 	tcase_add_test(tc, test_parse_edges);
 	tcase_add_test(tc, test_find);
@@ -331,6 +462,7 @@ Suite *suite_maps(void)
 	tc = tcase_create("read");
 	tcase_add_test(tc, test_read_self);
 	tcase_add_test(tc, test_read_large);
+	tcase_add_test(tc, test_read_escaped);
 	tcase_add_checked_fixture(tc, NULL, tracee_reap_all);
 	tcase_add_test(tc, test_read_missing);
 	suite_add_tcase(s, tc);

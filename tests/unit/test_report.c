@@ -211,6 +211,46 @@ START_TEST(test_report_empty)
 }
 END_TEST
 
+/* Names with a newline or a terminal command keep their row (and the
+ * header its line): control characters are escaped, all else is kept. */
+START_TEST(test_report_escaped)
+{
+	struct pfunc odd[] = {
+		{ "~", 0, "<all samples>", 10, 10, 0 },
+		{ "src B\n\xff\ttab;<&\">.c", 6, "weird\nname", 10, 10, 10 },
+		{ "a.c", 1, "main\x1b[2J", 10, 10, 0 },
+	};
+	struct pedge edge[] = { { 2, 1, 10, 10, 10 } };
+	struct profile p = {
+		.funcs = odd, .nfuncs = 3, .edges = edge, .nedges = 1, .total = 10,
+		.interval = 0.01,
+		.meta = { .pid = 1, .comm = "new\nline\r", .nthreads = 1, .duration = 0.1,
+			  .hz = 100 },
+	};
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	expect(&p, 5, SORT_TOTTIME, join(
+		"PID 1 (new\\nline\\r): 1 thread, 10 samples in 0.1 s at 100 Hz\n", "\n", columns,
+		"       10    0.100    0.010    0.100    0.010  100.0  100.0  "
+		"src B\\n\xff\ttab;<&\">.c:6(weird\\nname)\n",
+		"       10    0.000    0.000    0.100    0.010    0.0  100.0  a.c:1(main\\x1b[2J)\n",
+		NULL));
+
+	/* Callers of the function, found by its name as it is. */
+	f = open_memstream(&buf, &len);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(report_calls_of(f, &p, "weird\nname", false, SORT_TOTTIME), 1);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_str_eq(buf, "\nCallers of src B\\n\xff\ttab;<&\">.c:6(weird\\nname): "
+			      "cumtime 0.100 s, 100.0%\n"
+			      "   ncalls  tottime  cumtime   cum%  caller\n"
+			      "       10    0.100    0.100  100.0  a.c:1(main\\x1b[2J)\n");
+	free(buf);
+}
+END_TEST
+
 START_TEST(test_report_parse_sort)
 {
 	enum report_sort s = SORT_NAME;
@@ -240,6 +280,7 @@ Suite *suite_report(void)
 	tcase_add_test(tc, test_report_ties);
 	tcase_add_test(tc, test_report_header_forms);
 	tcase_add_test(tc, test_report_empty);
+	tcase_add_test(tc, test_report_escaped);
 	tcase_add_test(tc, test_report_parse_sort);
 	suite_add_tcase(s, tc);
 	return s;

@@ -1,4 +1,5 @@
-/* test_util.c: the allocation helpers, the string interner and the u64 map. */
+/* test_util.c: the allocation helpers, the string interner, the u64 map
+ * and the escaping of names for text output. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,6 +167,76 @@ START_TEST(test_hash)
 }
 END_TEST
 
+/* s as str_escape writes it; the caller frees. */
+static char *escaped(const char *s)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	ck_assert_ptr_nonnull(f);
+	str_escape(f, s);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_uint_eq(strlen(buf), len);
+	return buf;
+}
+
+/* Asserts what str_escape makes of s. */
+static void check_escape(const char *s, const char *want)
+{
+	char *got = escaped(s);
+
+	ck_assert_str_eq(got, want);
+	free(got);
+}
+
+START_TEST(test_escape)
+{
+	check_escape("", "");
+	check_escape("plain_name", "plain_name");
+	/* Line breaks, and the other control characters C names. */
+	check_escape("new\nline", "new\\nline");
+	check_escape("\n", "\\n");
+	check_escape("a\r\nb\n", "a\\r\\nb\\n");
+	check_escape("\a\b\v\f", "\\a\\b\\v\\f");
+	/* Terminal commands and the rest, as hex; DEL too. */
+	check_escape("\x1b[31mred\x1b[0m", "\\x1b[31mred\\x1b[0m");
+	check_escape("\x01\x1f\x7f.", "\\x01\\x1f\\x7f.");
+	/* Kept: tabs, spaces, backslashes, markup, UTF-8 and bytes that are
+	 * not UTF-8. */
+	check_escape("tab\there", "tab\there");
+	check_escape("back\\slash \\n", "back\\slash \\n");
+	check_escape("semi;colon x<&\">y", "semi;colon x<&\">y");
+	check_escape("gr\xc3\xb6\xc3\x9f" "e\xe2\x86\x92ok", "gr\xc3\xb6\xc3\x9f" "e\xe2\x86\x92ok");
+	check_escape("bad\xff\xe2\x82z\x80\x9b", "bad\xff\xe2\x82z\x80\x9b");
+}
+END_TEST
+
+/* Every byte alone: the output is one line without control characters
+ * but tabs, and only the bytes that need it change. */
+START_TEST(test_escape_every_byte)
+{
+	for (int c = 1; c < 256; c++) {
+		char in[4] = { 'x', (char)c, 'y', '\0' };
+		char *out = escaped(in);
+		bool esc = (c < 0x20 && c != '\t') || c == 0x7f;
+
+		for (const unsigned char *p = (const unsigned char *)out; *p; p++)
+			ck_assert_msg((*p >= 0x20 && *p != 0x7f) || *p == '\t',
+				      "byte %#x gave a control character", c);
+		ck_assert_int_eq(out[0], 'x');
+		ck_assert_int_eq(out[strlen(out) - 1], 'y');
+		if (esc) {
+			ck_assert_msg(out[1] == '\\', "byte %#x not escaped", c);
+			ck_assert_uint_eq(strlen(out), strchr("\a\b\n\v\f\r", c) ? 4 : 6);
+		} else {
+			ck_assert_str_eq(out, in);
+		}
+		free(out);
+	}
+}
+END_TEST
+
 Suite *suite_util(void)
 {
 	Suite *s = suite_create("util");
@@ -177,6 +248,8 @@ Suite *suite_util(void)
 	tcase_add_test(tc, test_u64map_100k);
 	tcase_add_test(tc, test_xgrow);
 	tcase_add_test(tc, test_hash);
+	tcase_add_test(tc, test_escape);
+	tcase_add_test(tc, test_escape_every_byte);
 	suite_add_tcase(s, tc);
 	return s;
 }
