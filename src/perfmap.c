@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "procstatus.h"
 #include "util.h"
 
 /* Largest piece of the file read at once; a longer line is skipped. */
@@ -39,36 +40,6 @@ struct perfmap {
 	bool warned;
 };
 
-/* Reads a numeric list field ("Uid:", "NSpid:") of /proc/PID/status into
- * v (at most max values). Returns how many were read. */
-static size_t perfmap_status_field(pid_t pid, const char *key, long *v, size_t max)
-{
-	char path[64], line[512];
-	size_t n = 0, klen = strlen(key);
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
-	if (!(f = fopen(path, "re")))
-		return 0;
-	while (fgets(line, sizeof(line), f)) {
-		char *p = line + klen, *end;
-
-		if (strncmp(line, key, klen) != 0)
-			continue;
-		while (n < max) {
-			long x = strtol(p, &end, 10);
-
-			if (end == p)
-				break;
-			v[n++] = x;
-			p = end;
-		}
-		break;
-	}
-	fclose(f);
-	return n;
-}
-
 /* An empty map reading open_path, shown as path. */
 static struct perfmap *perfmap_alloc(char *open_path, char *path)
 {
@@ -85,16 +56,17 @@ static struct perfmap *perfmap_alloc(char *open_path, char *path)
  * NSpid entry when it lives in a pid namespace. */
 struct perfmap *perfmap_new(pid_t pid)
 {
-	long ns[8], uids[4];
-	size_t n = perfmap_status_field(pid, "NSpid:", ns, 8);
+	/* One entry per pid namespace level, of which there are at most 32. */
+	long ns[33], uids[4];
+	int n = proc_status_read(pid, "NSpid", ns, 33);
 	long inner = n > 0 ? ns[n - 1] : (long)pid;
 	struct perfmap *pm;
 
 	pm = perfmap_alloc(xasprintf("/proc/%ld/root/tmp/perf-%ld.map", (long)pid, inner),
 	    xasprintf("/tmp/perf-%ld.map", inner));
 	pm->check_owner = true;
-	n = perfmap_status_field(pid, "Uid:", uids, 4);
-	for (size_t i = 0; i < 4; i++)
+	n = proc_status_read(pid, "Uid", uids, 4);
+	for (int i = 0; i < 4; i++)
 		pm->uids[i] = i < n ? (uid_t)uids[i] : 0;
 	return pm;
 }
