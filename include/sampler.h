@@ -3,7 +3,9 @@
  * sample, and each stop is captured (registers + stack copy) and resumed at
  * once; the copies are unwound and counted after the threads run again.
  * Between ticks it keeps handling the target's ptrace events so signals
- * reach it without delay. Never formats output. */
+ * reach it without delay, but for an event whose SIGCHLD merged with that
+ * of one of our own stops: that one waits up to 20 us per target thread,
+ * 1 to 100 ms (walk_due in sampler.c). Never formats output. */
 #ifndef SPROFD_SAMPLER_H
 #define SPROFD_SAMPLER_H
 
@@ -16,6 +18,16 @@ struct stacktab;
 
 /* Called with each stack the first time it is seen (leaf first). */
 typedef void (*sampler_new_stack_fn)(void *ctx, const uint64_t *pcs, int n);
+
+/* A target that execs goes on being sampled in its new program. The pcs of
+ * each program (image) carry its number, 0 for the one attached to, in
+ * their top bits, above every user-space address, so that two programs'
+ * addresses never merge and each can be symbolized with its own. After
+ * SAMPLER_MAX_IMAGE programs the session ends at the next exec. */
+#define SAMPLER_IMAGE_SHIFT 56
+#define SAMPLER_MAX_IMAGE   127
+#define SAMPLER_IMAGE(pc)   ((unsigned)((pc) >> SAMPLER_IMAGE_SHIFT))
+#define SAMPLER_ADDR(pc)    ((pc) & ((1ull << SAMPLER_IMAGE_SHIFT) - 1))
 
 enum sample_mode {
 	MODE_CPU,   /* only threads on a CPU at the tick are sampled */
@@ -37,6 +49,10 @@ struct sampler_conf {
 	 * profile keeps its time scale when its rate is lowered. */
 	int req_fd;
 	unsigned (*on_request)(void *ctx);
+	/* Called (or NULL) on the tracing thread when the target has exec'ed
+	 * and every stack of the old program is counted: stacks with image
+	 * number image follow. */
+	void (*on_exec)(void *ctx, unsigned image);
 };
 
 struct sampler_stats {
@@ -54,8 +70,9 @@ struct sampler_stats {
 };
 
 /* Samples t until the duration is over, stop_fd fires, or the target is
- * gone or exec'ed. Adds every stack to st and hands new ones to on_new
- * (which may be NULL). Returns 0, or -1 on a setup failure (logged). */
+ * gone (or execs once more after SAMPLER_MAX_IMAGE). Adds every stack to st
+ * and hands new ones to on_new (which may be NULL). Returns 0, or -1 on a
+ * setup failure (logged). */
 int sampler_run(struct target *t, const struct sampler_conf *c, struct stacktab *st,
 		sampler_new_stack_fn on_new, void *ctx, struct sampler_stats *out);
 

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "procstatus.h"
 #include "sprofd.h"
 #include "util.h"
 
@@ -70,15 +71,12 @@ static void read_comm(pid_t pid, char *out, size_t size)
 /* Returns a numeric field ("TracerPid:", "Uid:") of /proc/PID/status, or -1. */
 static long status_field(pid_t pid, const char *key)
 {
-	char path[64], buf[4096], *p;
+	long v;
 
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if (read_small(path, buf, sizeof(buf)) < 0)
+	/* Whole lines only: a process named "TracerPid: 1" must not fool us. */
+	if (proc_status_read(pid, key, &v, 1) < 1)
 		return -1;
-	p = strstr(buf, key);
-	if (!p)
-		return -1;
-	return strtol(p + strlen(key), NULL, 10);
+	return v;
 }
 
 static struct thread *thread_find(struct target *t, pid_t tid)
@@ -99,7 +97,8 @@ static struct thread *thread_add(struct target *t, pid_t tid)
 	memset(th, 0, sizeof(*th));
 	th->tid = tid;
 	th->state = TS_RUNNING;
-	th->stat_fd = th->schedstat_fd = th->syscall_fd = -1;
+	for (int f = 0; f < TASK_NFILES; f++)
+		th->task_fd[f] = -1;
 	u64map_put(t->index, (uint64_t)tid, t->nthreads);
 	t->nthreads++;
 	t->threads_seen++;
@@ -109,13 +108,32 @@ static struct thread *thread_add(struct target *t, pid_t tid)
 /* Frees what the sampler keeps in a thread. */
 static void thread_clear(struct thread *th)
 {
-	if (th->stat_fd >= 0)
-		close(th->stat_fd);
-	if (th->schedstat_fd >= 0)
-		close(th->schedstat_fd);
-	if (th->syscall_fd >= 0)
-		close(th->syscall_fd);
+	for (int f = 0; f < TASK_NFILES; f++)
+		if (th->task_fd[f] >= 0)
+			close(th->task_fd[f]);
 	free(th->last_pcs);
+}
+
+/* Starts a thread's entry afresh, as if just seized. */
+static void thread_reset(struct thread *th)
+{
+	pid_t tid = th->tid;
+
+	thread_clear(th);
+	memset(th, 0, sizeof(*th));
+	th->tid = tid;
+	th->state = TS_RUNNING;
+	for (int f = 0; f < TASK_NFILES; f++)
+		th->task_fd[f] = -1;
+}
+
+/* Whether tid is a thread of the target (and not some other process). */
+static bool is_our_thread(const struct target *t, pid_t tid)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d", (int)t->pid, (int)tid);
+	return access(path, F_OK) == 0;
 }
 
 static void thread_remove(struct target *t, pid_t tid)
@@ -279,12 +297,40 @@ int target_attach(struct target *t, pid_t pid)
 	return EXIT_OK;
 }
 
+void target_ask(struct target *t, pid_t tid)
+{
+	struct thread *th;
+
+	if (tid <= 0)
+		return;   /* waitpid would take it for a process group */
+	th = thread_find(t, tid);
+	if (th) {
+		if (th->asked)
+			return;
+		th->asked = true;
+	}
+	xgrow((void **)&t->ask, &t->askcap, t->nask + 1, sizeof(*t->ask));
+	t->ask[t->nask++] = tid;
+}
+
+/* Takes entry i off the ask list; the last entry, not yet asked in this
+ * pass, takes its place. */
+static void ask_drop(struct target *t, size_t i)
+{
+	struct thread *th = thread_find(t, t->ask[i]);
+
+	if (th)
+		th->asked = false;
+	t->ask[i] = t->ask[--t->nask];
+}
+
 int target_interrupt(struct target *t, struct thread *th)
 {
 	if (ptrace(PTRACE_INTERRUPT, th->tid, NULL, NULL) < 0)
 		return -1;
 	th->state = TS_INTERRUPTING;
 	th->interrupt_ns = mono_ns();
+	target_ask(t, th->tid);
 	return 0;
 }
 
@@ -293,71 +339,151 @@ static bool is_stop_signal(int sig)
 	return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
 }
 
-struct thread *target_next_stop(struct target *t)
+/* What one wait status led to. */
+enum wait_result {
+	WAIT_HANDLED,   /* dealt with here; nothing for the caller */
+	WAIT_STOPPED,   /* *out is stopped by our interrupt */
+	WAIT_EXEC,      /* the target exec'ed */
+};
+
+/* Acts on the wait status st of tracee tid. */
+static enum wait_result handle_wait(struct target *t, pid_t tid, int st, struct thread **out)
+{
+	struct thread *th = thread_find(t, tid);
+	unsigned long msg;
+	int sig, ev;
+
+	if (WIFEXITED(st) || WIFSIGNALED(st)) {
+		t->other_events++;
+		thread_remove(t, tid);
+		if (tid == t->pid) {
+			t->gone = true;
+			t->exit_status = st;
+		}
+		return WAIT_HANDLED;
+	}
+	if (!WIFSTOPPED(st))
+		return WAIT_HANDLED;
+	sig = WSTOPSIG(st);
+	ev = (unsigned)st >> 16;
+	if (th && ev == PTRACE_EVENT_STOP && !is_stop_signal(sig) && th->state == TS_INTERRUPTING) {
+		th->state = TS_STOPPED;
+		*out = th;
+		return WAIT_STOPPED;
+	}
+	t->other_events++;
+	if (!th) {
+		/* PTRACE_O_TRACECLONE also traces the child of a clone()
+		 * without CLONE_THREAD whose exit signal is not SIGCHLD: a new
+		 * process, not a thread. Its first stop is all we see of it;
+		 * let it go untraced. */
+		if (!is_our_thread(t, tid)) {
+			ptrace(PTRACE_DETACH, tid, NULL, NULL);
+			return WAIT_HANDLED;
+		}
+		th = thread_add(t, tid);
+	}
+	switch (ev) {
+	case PTRACE_EVENT_CLONE:
+		/* The new thread is added at its first stop, not here: that
+		 * stop, and even its exit, can be reported before this event,
+		 * and an entry added now would outlive it. */
+		cont(tid, 0);
+		break;
+	case PTRACE_EVENT_EXEC:
+		/* The other threads were killed and report their exit as usual.
+		 * If a thread other than the leader exec'ed, it now has the
+		 * leader's tid (this event's), and its old tid (the message)
+		 * never reports an exit. The old leader is gone without a
+		 * report either, with any interrupt we had sent it: the entry
+		 * starts afresh. */
+		if (ptrace(PTRACE_GETEVENTMSG, tid, NULL, &msg) == 0 && (pid_t)msg != tid)
+			thread_remove(t, (pid_t)msg);
+		/* The removal may have moved the entry. */
+		if ((th = thread_find(t, tid)))
+			thread_reset(th);
+		t->execed = true;
+		t->execs++;
+		cont(tid, 0);
+		return WAIT_EXEC;
+	case PTRACE_EVENT_STOP:
+		if (is_stop_signal(sig)) {
+			th->state = TS_GROUP_STOPPED;
+			ptrace(PTRACE_LISTEN, tid, NULL, NULL);
+			break;
+		}
+		/* A new thread's first stop, or the wake-up after SIGCONT. */
+		th->state = TS_RUNNING;
+		cont(tid, 0);
+		break;
+	case 0:
+		/* Signal-delivery-stop: hand the signal back unchanged. */
+		cont(tid, sig);
+		break;
+	default:
+		cont(tid, 0);
+		break;
+	}
+	return WAIT_HANDLED;
+}
+
+/* target_next_stop (all) and target_next_asked (not all). */
+static struct thread *next_stop(struct target *t, bool all)
 {
 	for (;;) {
-		struct thread *th;
-		unsigned long msg;
-		int st, sig, ev;
-		pid_t tid = waitpid(-1, &st, WNOHANG | __WALL | __WNOTHREAD);
+		struct thread *th = NULL;
+		bool asked = t->ask_next < t->nask;
+		pid_t tid;
+		int st;
 
-		if (tid < 0 && errno == EINTR)
-			continue;
-		if (tid <= 0)
-			return NULL;
-		th = thread_find(t, tid);
-		if (WIFEXITED(st) || WIFSIGNALED(st)) {
-			thread_remove(t, tid);
-			if (tid == t->pid) {
-				t->gone = true;
-				t->exit_status = st;
+		if (asked) {
+			/* One tracee: the kernel looks at that one only. */
+			pid_t want = t->ask[t->ask_next];
+
+			tid = waitpid(want, &st, WNOHANG | __WALL | __WNOTHREAD);
+			if (tid < 0 && errno == EINTR)
+				continue;
+			if (tid <= 0) {
+				/* Nothing now. Ask again in the next pass only if
+				 * the stop of our interrupt is still to come. */
+				th = thread_find(t, want);
+				if (tid == 0 && th && th->state == TS_INTERRUPTING)
+					t->ask_next++;
+				else
+					ask_drop(t, t->ask_next);
+				continue;
 			}
-			continue;
+		} else {
+			tid = all ? waitpid(-1, &st, WNOHANG | __WALL | __WNOTHREAD) : 0;
+			if (tid < 0 && errno == EINTR)
+				continue;
+			if (tid <= 0) {
+				t->ask_next = 0;
+				return NULL;
+			}
 		}
-		if (!WIFSTOPPED(st))
-			continue;
-		if (!th)
-			th = thread_add(t, tid);
-		sig = WSTOPSIG(st);
-		ev = (unsigned)st >> 16;
-		switch (ev) {
-		case PTRACE_EVENT_CLONE:
-			if (ptrace(PTRACE_GETEVENTMSG, tid, NULL, &msg) == 0 &&
-			    !thread_find(t, (pid_t)msg))
-				thread_add(t, (pid_t)msg);
-			cont(tid, 0);
-			break;
-		case PTRACE_EVENT_EXEC:
-			/* Other threads report their exit; a non-leader that
-			 * exec'ed now has the leader's tid. */
-			if (ptrace(PTRACE_GETEVENTMSG, tid, NULL, &msg) == 0 && (pid_t)msg != tid)
-				thread_remove(t, (pid_t)msg);
-			t->execed = true;
-			cont(tid, 0);
-			break;
-		case PTRACE_EVENT_STOP:
-			if (is_stop_signal(sig)) {
-				th->state = TS_GROUP_STOPPED;
-				ptrace(PTRACE_LISTEN, tid, NULL, NULL);
-				break;
-			}
-			if (th->state == TS_INTERRUPTING) {
-				th->state = TS_STOPPED;
-				return th;
-			}
-			/* A new thread's first stop, or the wake-up after SIGCONT. */
-			th->state = TS_RUNNING;
-			cont(tid, 0);
-			break;
-		case 0:
-			/* Signal-delivery-stop: hand the signal back unchanged. */
-			cont(tid, sig);
-			break;
-		default:
-			cont(tid, 0);
+		switch (handle_wait(t, tid, st, &th)) {
+		case WAIT_STOPPED:
+			if (asked && t->ask[t->ask_next] == tid)
+				ask_drop(t, t->ask_next);
+			return th;
+		case WAIT_EXEC:
+			t->ask_next = 0;
+			return NULL;
+		case WAIT_HANDLED:
 			break;
 		}
 	}
+}
+
+struct thread *target_next_stop(struct target *t)
+{
+	return next_stop(t, true);
+}
+
+struct thread *target_next_asked(struct target *t)
+{
+	return next_stop(t, false);
 }
 
 void target_resume(struct target *t, struct thread *th)
@@ -399,6 +525,9 @@ void target_fini(struct target *t)
 		thread_clear(&t->threads[i]);
 	free(t->threads);
 	t->threads = NULL;
+	free(t->ask);
+	t->ask = NULL;
+	t->nask = t->askcap = t->ask_next = 0;
 	u64map_free(t->index);
 	t->index = NULL;
 }

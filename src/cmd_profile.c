@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "commands.h"
 #include "log.h"
 #include "output.h"
@@ -22,15 +23,6 @@
 #include "session.h"
 #include "sprofd.h"
 #include "util.h"
-
-struct cli {
-	struct session_opts so;
-	const char *output;
-	const char *formats;
-	int rows;
-	enum report_sort sort;
-	bool quiet;
-};
 
 static void usage(FILE *f)
 {
@@ -109,8 +101,8 @@ static int parse_size(const char *s, long lo, long hi, long *out)
 	return 0;
 }
 
-/* Fills cli from argv. Returns -1 to go on, or an exit code. */
-static int parse_args(int argc, char **argv, struct cli *cli)
+/* Only fills cli: what it asks for is done by cmd_profile. */
+int profile_parse_args(int argc, char **argv, struct cli *cli)
 {
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
@@ -136,16 +128,18 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		{ NULL, 0, NULL, 0 },
 	};
 	bool have_pid = false;
-	int ch, verbose = 0;
+	int ch;
 	long v;
 
 	memset(cli, 0, sizeof(*cli));
+	cli->action = CLI_PROFILE;
 	cli->so.hz = SPROFD_HZ_DEFAULT;
 	cli->so.max_depth = SPROFD_DEPTH_DEFAULT;
 	cli->so.stack_cap = SPROFD_STACK_CAP_DEFAULT;
 	cli->rows = 20;
 	cli->sort = SORT_TOTTIME;
 	opterr = 0;
+	optind = 0;     /* glibc: start afresh, forgetting any earlier parse */
 	while ((ch = getopt_long(argc, argv, ":p:F:d:o:f:n:s:m:qvh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'p':
@@ -235,7 +229,7 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 				return bad_value("--unwind", optarg, "the method must be copy or ptrace");
 			break;
 		case 'v':
-			verbose++;
+			cli->verbose++;
 			break;
 		case OPT_MAX_DEPTH:
 			if (parse_long(optarg, 1, SPROFD_DEPTH_MAX, &v))
@@ -244,10 +238,10 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 			cli->so.max_depth = (int)v;
 			break;
 		case 'h':
-			usage(stdout);
+			cli->action = CLI_HELP;
 			return EXIT_OK;
 		case OPT_VERSION:
-			printf("sprofd %s\n", SPROFD_VERSION);
+			cli->action = CLI_VERSION;
 			return EXIT_OK;
 		case ':':
 			log_err("option %s needs a value (see sprofd --help)", argv[optind - 1]);
@@ -268,11 +262,7 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		log_err("no target: give the process to profile with -p PID (see sprofd --help)");
 		return EXIT_USAGE;
 	}
-	if (cli->quiet)
-		log_set_level(LOG_LVL_ERR);
-	else if (verbose)
-		log_set_level(LOG_LVL_DEBUG);
-	return -1;
+	return EXIT_OK;
 }
 
 /* Waits for the session to end by itself or for a signal to end it. */
@@ -307,9 +297,21 @@ int cmd_profile(int argc, char **argv)
 	sigset_t sigs;
 	int code, sigfd, status;
 
-	code = parse_args(argc, argv, &cli);
-	if (code >= 0)
+	code = profile_parse_args(argc, argv, &cli);
+	if (code != EXIT_OK)
 		return code;
+	if (cli.action == CLI_HELP) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	if (cli.action == CLI_VERSION) {
+		printf("sprofd %s\n", SPROFD_VERSION);
+		return EXIT_OK;
+	}
+	if (cli.quiet)
+		log_set_level(LOG_LVL_ERR);
+	else if (cli.verbose)
+		log_set_level(LOG_LVL_DEBUG);
 	/* libdw would ask debuginfod servers for missing debug info, which can
 	 * block on the network for a long time; never do so unasked. */
 	if (!cli.so.sym.debuginfod)
@@ -370,7 +372,7 @@ int cmd_profile(int argc, char **argv)
 			log_info("PID %d was killed by %s while sampled", (int)cli.so.pid,
 				 strsignal(WTERMSIG(status)));
 	} else if (session_target_execed(s)) {
-		log_info("PID %d started another program; the profile ends there", (int)cli.so.pid);
+		log_info("PID %d started another program; both are in the profile", (int)cli.so.pid);
 	}
 
 	p = session_profile(s);

@@ -3,11 +3,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -27,6 +29,20 @@
 #define STACK_TOP_MARGIN 512
 /* Recent durations kept for medians and percentiles. */
 #define RESERVOIR 8192
+/* Descriptors never used for /proc files kept open: at least this many, or
+ * an eighth of the open-file limit, are left for libdw, the modules'
+ * images and the output files. */
+#define FD_RESERVE 256
+/* A SIGCHLD that only our own interrupts explain may still hide another
+ * event behind it (standard signals do not queue): the full wait that
+ * finds such events comes this long after it per thread of the target,
+ * within bounds. It costs the kernel about half a microsecond per thread
+ * (the cache is cold by then), so this keeps it near 2% of a CPU. */
+#define WALK_DEFER_PER_THREAD_NS 20000ull
+#define WALK_DEFER_MIN_NS 1000000ull
+#define WALK_DEFER_MAX_NS 100000000ull
+/* And in any case this often, should a SIGCHLD ever go missing. */
+#define WALK_IDLE_NS 1000000000ull
 
 struct reservoir {
 	uint64_t v[RESERVOIR];
@@ -58,6 +74,16 @@ struct loop {
 	unsigned stride;       /* sample at 1/stride the rate, each sample counting
 				* stride times (set through conf->on_request) */
 	uint64_t stride_n;     /* perf samples seen, to take every stride-th */
+	unsigned execs;        /* t->execs that the unwinder is set up for */
+	unsigned image;        /* the program being sampled (sampler.h) */
+	bool exec_stop;        /* one exec too many, or no way to follow it */
+	uint64_t nofile;       /* the open-file limit */
+	int keep_below;        /* /proc descriptors kept open only below this */
+	bool warned_fds;
+	/* The full waits for ptrace events (see drain_events). */
+	uint64_t last_walk_ns;  /* when the last one ended */
+	uint64_t walk_events;   /* t->other_events then */
+	bool walk_owed;         /* a SIGCHLD came since */
 };
 
 static void reservoir_add(struct reservoir *r, uint64_t v)
@@ -84,48 +110,135 @@ static void reservoir_summary(struct reservoir *r, uint64_t *med, uint64_t *p99)
 	*p99 = r->v[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1];
 }
 
-/* Reads a /proc/PID/task/TID file through a descriptor kept open. */
-static ssize_t read_task_file(pid_t pid, pid_t tid, const char *name, int *fd, char *buf,
+/* Whether an error is the process (EMFILE) or the system (ENFILE) out of
+ * file descriptors. */
+static bool out_of_fds(int err)
+{
+	return err == EMFILE || err == ENFILE;
+}
+
+/* Says once per session that descriptors ran out, and what to do. */
+static void warn_fds(struct loop *l, int err)
+{
+	if (l->warned_fds)
+		return;
+	l->warned_fds = true;
+	if (err == EMFILE)
+		log_warn("sampler: out of file descriptors (open-file limit %llu): /proc reads "
+			 "fail, and symbol lookups may too; sleeping threads keep their last "
+			 "stack meanwhile; raise the limit (ulimit -n, or LimitNOFILE= in the "
+			 "service unit)", (unsigned long long)l->nofile);
+	else
+		log_warn("sampler: the system is out of file descriptors (ENFILE): /proc reads "
+			 "fail, and symbol lookups may too; raise fs.file-max or close files");
+}
+
+/* Whether a descriptor just opened for file f of a thread may stay open.
+ * Never one at or past keep_below: the descriptors above it are for libdw,
+ * the modules' images and the output. The file read at every tick for every
+ * thread (stat in cpu mode, schedstat in wall mode) has that whole budget;
+ * the others are read seldom, and are kept only while every file of every
+ * thread fits twice over. */
+static bool may_keep(const struct loop *l, enum task_file f, int fd)
+{
+	enum task_file hot = l->c->mode == MODE_WALL ? TASK_SCHEDSTAT : TASK_STAT;
+
+	if (fd >= l->keep_below)
+		return false;
+	return f == hot || 2 * TASK_NFILES * l->t->nthreads <= (size_t)l->keep_below;
+}
+
+/* Reads /proc/PID/task/TID/<f> of a thread, through a descriptor kept open
+ * when the budget allows (may_keep), else opened for this read only.
+ * Returns the bytes read, or -1 with errno set (ENODATA: empty). */
+static ssize_t read_task_file(struct loop *l, struct thread *th, enum task_file f, char *buf,
 			      size_t size)
 {
+	static const char *const names[TASK_NFILES] = { "stat", "schedstat", "syscall" };
+	int fd = th->task_fd[f], err;
+	char path[96];
 	ssize_t n;
 
-	if (*fd < 0) {
-		char path[96];
-		snprintf(path, sizeof(path), "/proc/%d/task/%d/%s", (int)pid, (int)tid, name);
-		*fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (*fd < 0)
+	if (fd >= 0) {
+		n = pread(fd, buf, size - 1, 0);
+	} else {
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/%s", (int)l->t->pid, (int)th->tid,
+			 names[f]);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			err = errno;
+			if (out_of_fds(err))
+				warn_fds(l, err);
+			errno = err;
 			return -1;
+		}
+		n = read(fd, buf, size - 1);
+		err = errno;
+		if (n >= 0 && may_keep(l, f, fd))
+			th->task_fd[f] = fd;
+		else
+			close(fd);
+		errno = err;
 	}
-	n = pread(*fd, buf, size - 1, 0);
-	if (n < 0)
+	if (n <= 0) {
+		if (n == 0)
+			errno = ENODATA;
 		return -1;
+	}
 	buf[n] = '\0';
 	return n;
 }
 
-/* The scheduler state letter of a thread (R, S, D, T, t, Z...), or 0. */
+/* The scheduler state letter of a thread (R, S, D, T, t, Z...), or 0 with
+ * errno set. */
 static char thread_sched_state(struct loop *l, struct thread *th)
 {
 	char buf[256], *rp;
 
-	if (read_task_file(l->t->pid, th->tid, "stat", &th->stat_fd, buf, sizeof(buf)) <= 0)
+	if (read_task_file(l, th, TASK_STAT, buf, sizeof(buf)) < 0)
 		return 0;
 	/* The command name may hold ')': the state follows the last one. */
 	rp = strrchr(buf, ')');
-	return rp && rp[1] == ' ' ? rp[2] : 0;
+	if (!rp || rp[1] != ' ') {
+		errno = EINVAL;
+		return 0;
+	}
+	return rp[2];
 }
 
-/* The thread's CPU time in ns (schedstat: exact, unlike stat's ticks). */
+/* The thread's CPU time in ns (schedstat: exact, unlike stat's ticks).
+ * False with errno set if it cannot be read. */
 static bool thread_cpu_ns(struct loop *l, struct thread *th, uint64_t *ns)
 {
 	char buf[96];
 
-	if (read_task_file(l->t->pid, th->tid, "schedstat", &th->schedstat_fd, buf,
-			   sizeof(buf)) <= 0)
+	if (read_task_file(l, th, TASK_SCHEDSTAT, buf, sizeof(buf)) < 0)
 		return false;
 	*ns = strtoull(buf, NULL, 10);
 	return true;
+}
+
+/* Sets how many descriptors the /proc files of threads may hold (may_keep)
+ * from the open-file limit. */
+static void fd_budget(struct loop *l)
+{
+	struct rlimit rl;
+	uint64_t lim = 1024, reserve;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		lim = rl.rlim_cur;
+	if (lim > INT_MAX)
+		lim = INT_MAX;
+	reserve = lim / 8 > FD_RESERVE ? lim / 8 : FD_RESERVE;
+	l->nofile = lim;
+	l->keep_below = lim > reserve ? (int)(lim - reserve) : 0;
+	if (l->keep_below)
+		log_debug("sampler: /proc files of threads kept open below descriptor %d "
+			  "(open-file limit %llu, %llu left for symbols and output)", l->keep_below,
+			  (unsigned long long)lim, (unsigned long long)reserve);
+	else
+		log_debug("sampler: /proc files of threads opened at each read (open-file "
+			  "limit %llu, too low to keep them open)", (unsigned long long)lim);
 }
 
 /* Counts a stack, and hands it on the first time it is seen. */
@@ -151,6 +264,15 @@ static void keep_last(struct thread *th, const uint64_t *pcs, int n, bool trunc)
 	th->just_sampled = true;
 }
 
+/* Marks the pcs of a stack with the program they come from (sampler.h). */
+static void tag_image(const struct loop *l, uint64_t *pcs, int n)
+{
+	uint64_t tag = (uint64_t)l->image << SAMPLER_IMAGE_SHIFT;
+
+	for (int i = 0; tag && i < n; i++)
+		pcs[i] |= tag;
+}
+
 /* Unwinds the queued captures and counts their stacks. */
 static void flush_captures(struct loop *l)
 {
@@ -168,6 +290,7 @@ static void flush_captures(struct loop *l)
 			l->stats->lost += c->weight;
 			continue;
 		}
+		tag_image(l, l->pcs, n);
 		count_stack(l, l->pcs, n, c->tid, trunc, c->weight);
 		th = target_find(l->t, c->tid);
 		if (th) {
@@ -192,17 +315,53 @@ static void sample_in_place(struct loop *l, struct thread *th, uint32_t weight)
 		l->stats->lost += weight;
 		return;
 	}
+	tag_image(l, l->pcs, n);
 	count_stack(l, l->pcs, n, th->tid, trunc, weight);
 	if (l->c->mode == MODE_WALL)
 		keep_last(th, l->pcs, n, trunc);
 }
 
-/* Handles every pending ptrace event; captures threads that stopped for us. */
-static void drain_events(struct loop *l)
+/* The target exec'ed: counts what was captured of the old program, then
+ * moves to the new one, with an unwinder on its maps and no memory of the
+ * old stacks. The new program's libraries are not mapped yet; the unwinder
+ * reads the maps again when it meets an address in none of them. */
+static void follow_exec(struct loop *l)
+{
+	struct unwinder *uw;
+
+	flush_captures(l);
+	l->execs = l->t->execs;
+	if (l->image >= SAMPLER_MAX_IMAGE || !(uw = unwinder_new(l->t->pid))) {
+		l->exec_stop = true;
+		return;
+	}
+	unwinder_free(l->uw);
+	l->uw = uw;
+	l->image++;
+	for (size_t i = 0; i < l->t->nthreads; i++) {
+		struct thread *th = &l->t->threads[i];
+
+		th->stack_top = 0;
+		th->have_last = false;
+		th->just_sampled = false;
+	}
+	if (l->c->on_exec)
+		l->c->on_exec(l->ctx, l->image);
+}
+
+/* Handles pending ptrace events; captures threads that stopped for us and
+ * follows the target into a new program. Without all, only the threads on
+ * the target's ask list are asked (those interrupted, those SIGCHLD named):
+ * with thousands of threads, a wait on all of them costs the kernel a walk
+ * over every one, far more than the rest of a tick (see walk_due). */
+static void drain_events(struct loop *l, bool all)
 {
 	struct thread *th;
 
-	while ((th = target_next_stop(l->t))) {
+	if (l->exec_stop)
+		return;   /* the stops left are the new program's: release them */
+again:
+	while ((th = all ? target_next_stop(l->t) : target_next_asked(l->t))) {
 		uint64_t t0 = mono_ns(), dt;
 		/* Wall mode: a thread that waited for a CPU through several ticks
 		 * has had this same stack all along. */
@@ -222,6 +381,7 @@ static void drain_events(struct loop *l)
 			if (capture_take_to(c, l->t->pid, th->tid, unwinder_maps(l->uw),
 					    th->stack_top) == 0) {
 				c->weight = weight;
+				capture_restart_call(c);
 				l->ncaps++;
 				th->samples++;
 				l->stats->stack_bytes += c->len;
@@ -236,6 +396,40 @@ static void drain_events(struct loop *l)
 		if (dt > l->stats->pause_max_ns)
 			l->stats->pause_max_ns = dt;
 	}
+	if (l->t->execs != l->execs) {
+		follow_exec(l);
+		if (!l->exec_stop)
+			goto again;
+	}
+	if (all) {
+		l->last_walk_ns = mono_ns();
+		l->walk_events = l->t->other_events;
+		l->walk_owed = false;
+	}
+}
+
+/* When the next wait on every tracee is due. Every ptrace event raises
+ * SIGCHLD, but one raised while another is pending is lost, so each SIGCHLD
+ * read stands for one event or more. The thread it names, and those we
+ * interrupted, are asked directly; the events it may hide need the full
+ * wait. That is due at once when anything but our own stops was seen since
+ * the last one (a new thread, an exit, a signal: others may have come with
+ * it); when only our stops were, after a delay that grows with the thread
+ * count as the cost of the wait does (see WALK_DEFER_PER_THREAD_NS): an
+ * event of another thread that came in the microseconds between one of
+ * our stops and our reading its SIGCHLD waits that long at most. And once
+ * per WALK_IDLE_NS whatever happens. */
+static uint64_t walk_due(const struct loop *l)
+{
+	uint64_t defer = l->t->nthreads * WALK_DEFER_PER_THREAD_NS;
+
+	if (l->t->other_events != l->walk_events)
+		return 0;
+	if (!l->walk_owed)
+		return l->last_walk_ns + WALK_IDLE_NS;
+	defer = defer < WALK_DEFER_MIN_NS ? WALK_DEFER_MIN_NS :
+		defer > WALK_DEFER_MAX_NS ? WALK_DEFER_MAX_NS : defer;
+	return l->last_walk_ns + defer;
 }
 
 /* Wall mode: takes the first stack of a sleeping thread without stopping
@@ -246,18 +440,20 @@ static bool wall_take_asleep(struct loop *l, struct thread *th)
 {
 	uint64_t cpu0, cpu1;
 	bool trunc = false;
+	char text[256];
 	int n;
 
 	if (l->c->unwind_ptrace || !thread_cpu_ns(l, th, &cpu0))
 		return false;
-	if (capture_asleep(&l->asleep, l->t->pid, th->tid, unwinder_maps(l->uw),
-			   &th->syscall_fd) < 0)
+	if (read_task_file(l, th, TASK_SYSCALL, text, sizeof(text)) < 0 ||
+	    capture_asleep(&l->asleep, l->t->pid, th->tid, unwinder_maps(l->uw), text) < 0)
 		return false;
 	if (!thread_cpu_ns(l, th, &cpu1) || cpu1 != cpu0)
 		return false;
 	n = unwinder_unwind(l->uw, &l->asleep, l->pcs, l->c->max_depth, &trunc);
 	if (n <= 0 || (!trunc && !unwinder_last_complete(l->uw)))
 		return false;
+	tag_image(l, l->pcs, n);
 	count_stack(l, l->pcs, n, th->tid, trunc, l->tick_weight);
 	keep_last(th, l->pcs, n, trunc);
 	th->stack_top = unwinder_stack_top(l->uw) + STACK_TOP_MARGIN;
@@ -271,27 +467,44 @@ static bool wall_take_asleep(struct loop *l, struct thread *th)
  * It has not if its CPU time is what it was when its last stack was taken;
  * the short run our own interrupt caused (leaving and re-entering its
  * system call) is forgiven once, at the first tick after, if it is asleep
- * again by then. Returns true if the thread was counted. */
+ * again by then. A thread asleep that ran since has its stack taken where
+ * it sleeps, without a stop. Returns true if the thread was counted. */
 static bool wall_count_idle(struct loop *l, struct thread *th)
 {
 	uint64_t cpu;
 	char state;
 
 	if (!thread_cpu_ns(l, th, &cpu))
-		return false;
+		goto unreadable;
 	if (th->have_last && !th->just_sampled && cpu == th->cpu_ns)
 		goto reuse;
 	state = thread_sched_state(l, th);
+	if (!state && out_of_fds(errno))
+		goto unreadable;
 	if (state != 'S' && state != 'D')
 		return false;   /* running, or in a stop of ours not yet reaped */
-	if (th->have_last) {
-		if (!th->just_sampled)
-			return false;   /* it ran on its own: its stack may differ */
+	if (th->have_last && th->just_sampled) {
 		th->just_sampled = false;
 		th->cpu_ns = cpu;
 		goto reuse;
 	}
-	return wall_take_asleep(l, th);
+	if (wall_take_asleep(l, th))
+		return true;
+	/* PTRACE_INTERRUPT wakes a thread from an interruptible sleep, and
+	 * some calls (epoll_wait, semtimedop, sigtimedwait...) then fail with
+	 * EINTR instead of restarting. A thread that wakes between ticks (a
+	 * timer loop) would see that again and again: once it has a stack,
+	 * it is counted with that one instead. A thread in 'D' is not woken:
+	 * its stop waits for the call to end. */
+	if (th->have_last && state == 'S')
+		goto reuse;
+	return false;
+unreadable:
+	/* Out of descriptors, a thread that has a stack is counted with it:
+	 * stopping it instead, at every tick, would wake every sleeper (see
+	 * above). Any other failure is a thread that is gone. */
+	if (!th->have_last || !out_of_fds(errno))
+		return false;
 reuse:
 	count_stack(l, th->last_pcs, (int)th->last_n, th->tid, th->last_truncated,
 		    l->tick_weight);
@@ -401,8 +614,9 @@ int sampler_run(struct target *t, const struct sampler_conf *c, struct stacktab 
 	bool stop = false;
 
 	*l = (struct loop){ .t = t, .c = c, .st = st, .on_new = on_new, .ctx = ctx, .stats = out,
-			    .stride = 1 };
+			    .stride = 1, .execs = t->execs, .walk_events = t->other_events };
 	memset(out, 0, sizeof(*out));
+	fd_budget(l);
 	l->uw = unwinder_new(t->pid);
 	if (!l->uw) {
 		free(l);
@@ -419,16 +633,19 @@ int sampler_run(struct target *t, const struct sampler_conf *c, struct stacktab 
 		capture_init(&l->caps[i], c->stack_cap);
 	capture_init(&l->asleep, c->stack_cap);
 
-	/* SIGCHLD is blocked in every sprofd thread; here it only wakes poll. */
+	/* SIGCHLD is blocked in every sprofd thread (here too, to be sure:
+	 * one handled or ignored would never reach the signalfd, and events
+	 * would wait for WALK_IDLE_NS); here it only wakes poll. */
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
+	pthread_sigmask(SIG_BLOCK, &chld, NULL);
 	sfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
 	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (sfd < 0 || tfd < 0) {
 		log_err("sampler: cannot create timer or signal fd: %s", strerror(errno));
 		goto out;
 	}
-	out->start_ns = mono_ns();
+	out->start_ns = l->last_walk_ns = mono_ns();
 	if (c->duration_ns)
 		deadline = out->start_ns + c->duration_ns;
 	/* An absolute first expiry plus a fixed interval: ticks stay on the
@@ -449,25 +666,31 @@ int sampler_run(struct target *t, const struct sampler_conf *c, struct stacktab 
 
 	while (!stop) {
 		struct signalfd_siginfo si;
-		uint64_t exp;
-		int timeout = -1;
+		uint64_t exp, now = mono_ns(), due = walk_due(l);
+		int timeout = due <= now ? 0 : (int)((due - now) / 1000000) + 1;
 
 		if (deadline) {
-			uint64_t now = mono_ns();
-			timeout = now >= deadline ? 0 : (int)((deadline - now) / 1000000) + 1;
+			int left = now >= deadline ? 0 : (int)((deadline - now) / 1000000) + 1;
+			timeout = left < timeout ? left : timeout;
 		}
 		if (poll(pfd, 5, timeout) < 0 && errno != EINTR) {
 			log_err("sampler: poll: %s", strerror(errno));
 			break;
 		}
-		while (read(sfd, &si, sizeof(si)) == sizeof(si))
-			;
-		drain_events(l);
+		/* The thread that a SIGCHLD names is asked directly, whatever
+		 * its event; those it may hide wait for the full wait. */
+		while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+			target_ask(t, (pid_t)si.ssi_pid);
+			l->walk_owed = true;
+		}
+		drain_events(l, false);
+		if (mono_ns() >= walk_due(l))
+			drain_events(l, true);
 		if (pfd[2].revents & POLLIN)
 			stop = true;
 		if (pfd[4].revents & POLLIN)
 			period = handle_request(l, tfd, 1000000000ull / c->hz);
-		if (t->gone || t->execed)
+		if (t->gone || l->exec_stop)
 			stop = true;
 		if (deadline && mono_ns() >= deadline)
 			stop = true;
@@ -500,9 +723,9 @@ int sampler_run(struct target *t, const struct sampler_conf *c, struct stacktab 
 		}
 		if (!stop && l->oncpu)
 			oncpu_drain(l->oncpu, t->pid, on_cpu_sample, l);
-		/* Threads stopped for this tick are usually reported by now;
-		 * the rest are picked up on the next wake-up. */
-		drain_events(l);
+		/* Threads stopped for this tick are often reported by now;
+		 * the rest raise SIGCHLD. */
+		drain_events(l, false);
 		flush_captures(l);
 	}
 	target_release(t, 100000000ull);

@@ -42,7 +42,10 @@ struct session {
 	struct target t;
 	struct stacktab *stacks;
 	struct strtab *strs;
-	struct symbolizer *sym;
+	/* One symbolizer per program the target ran (image numbers, see
+	 * sampler.h); an entry is NULL if the maps could not be read. */
+	struct symbolizer **syms;
+	size_t nsyms, symcap;
 	struct sampler_stats stats;
 	pthread_t thread, symthread;
 	bool symthread_running;
@@ -68,9 +71,22 @@ struct session {
 	struct u64map *snap_tnames;
 	struct sampler_stats snap_stats;
 	unsigned snap_threads;
-	/* The symbolizer is not thread-safe: one user at a time. */
+	/* The symbolizers are not thread-safe, and share strs: one user at a
+	 * time. Guards syms too, which grows at an exec. */
 	pthread_mutex_t sym_mu;
 };
+
+/* How soon a program the target exec'ed into may read its maps again for
+ * an address in none of them: its libraries are being mapped right then. */
+#define EXEC_SYM_REFRESH_NS 20000000ull
+
+/* The symbolizer of the program a pc comes from, or NULL. */
+static struct symbolizer *image_sym(const struct session *s, uint64_t pc)
+{
+	unsigned image = SAMPLER_IMAGE(pc);
+
+	return image < s->nsyms ? s->syms[image] : NULL;
+}
 
 /* Reads a thread's name from /proc/PID/task/TID/comm into buf; false if
  * the thread is gone. */
@@ -87,8 +103,11 @@ static bool read_thread_name(pid_t pid, pid_t tid, char *buf, size_t len)
 	close(fd);
 	if (n <= 0)
 		return false;
+	/* Only the newline the kernel ends the file with: a name may hold
+	 * others. */
 	buf[n] = '\0';
-	buf[strcspn(buf, "\n")] = '\0';
+	if (buf[n - 1] == '\n')
+		buf[n - 1] = '\0';
 	return true;
 }
 
@@ -161,7 +180,10 @@ static void *symbolize_main(void *arg)
 		pthread_mutex_lock(&s->sym_mu);
 		for (size_t i = 0; i < n; i++) {
 			const struct sym_frame *f;
-			symbolizer_lookup(s->sym, batch[i], &f);
+			struct symbolizer *sym = image_sym(s, batch[i]);
+
+			if (sym)
+				symbolizer_lookup(sym, SAMPLER_ADDR(batch[i]), &f);
 		}
 		pthread_mutex_unlock(&s->sym_mu);
 	}
@@ -201,6 +223,33 @@ static void raise_priority(void)
 		log_debug("tracing thread runs at nice -10");
 }
 
+/* Raises the soft limit on open files to the hard limit. The sampler keeps
+ * /proc files of each thread open when it can, and libdw needs one per
+ * module it reads; the usual soft limit of 1,024 (login shells, systemd
+ * services) is soon reached with a target of a few hundred threads. sprofd
+ * uses poll, never select, so descriptors past 1,024 are fine. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	rlim_t old;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	old = rl.rlim_cur;
+	if (old == rl.rlim_max) {
+		log_debug("open-file limit %llu (the hard limit)", (unsigned long long)old);
+		return;
+	}
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		log_debug("open-file limit %llu; cannot raise it to the hard limit, %llu: %s",
+			  (unsigned long long)old, (unsigned long long)rl.rlim_max, strerror(errno));
+		return;
+	}
+	log_debug("open-file limit raised from %llu to %llu (the hard limit)",
+		  (unsigned long long)old, (unsigned long long)rl.rlim_max);
+}
+
 /* Serves the requests of other threads (tracing thread, between ticks):
  * copies what was sampled so far if a snapshot is wanted, and returns the
  * stride to sample at. */
@@ -229,6 +278,30 @@ static unsigned serve_request(void *ctx)
 	return atomic_load(&s->stride);
 }
 
+/* The target exec'ed (tracing thread, on_exec). The old program's
+ * symbolizer must never read the maps again: they describe the new program
+ * now. The new one gets its own, read from its maps as they are. */
+static void session_exec(void *ctx, unsigned image)
+{
+	struct session *s = ctx;
+	struct symbolizer *sym;
+
+	pthread_mutex_lock(&s->sym_mu);
+	for (size_t i = 0; i < s->nsyms; i++)
+		if (s->syms[i])
+			symbolizer_set_refresh(s->syms[i], UINT64_MAX);
+	sym = symbolizer_new(s->o.pid, s->strs);
+	if (sym) {
+		symbolizer_set_opts(sym, &s->o.sym);
+		symbolizer_set_refresh(sym, EXEC_SYM_REFRESH_NS);
+	}
+	xgrow((void **)&s->syms, &s->symcap, (size_t)image + 1, sizeof(*s->syms));
+	while (s->nsyms <= image)
+		s->syms[s->nsyms++] = NULL;
+	s->syms[image] = sym;
+	pthread_mutex_unlock(&s->sym_mu);
+}
+
 /* The tracing thread: attach, sample, and end, which detaches. */
 static void *session_main(void *arg)
 {
@@ -244,10 +317,12 @@ static void *session_main(void *arg)
 	s->start_time = (uint64_t)time(NULL);
 	/* Read the maps now: if the target exits mid-profile, its modules
 	 * are still known. */
-	s->sym = symbolizer_new(s->o.pid, s->strs);
-	if (s->sym)
-		symbolizer_set_opts(s->sym, &s->o.sym);
-	if (s->sym && pthread_create(&s->symthread, NULL, symbolize_main, s) == 0)
+	xgrow((void **)&s->syms, &s->symcap, 1, sizeof(*s->syms));
+	s->syms[0] = symbolizer_new(s->o.pid, s->strs);
+	s->nsyms = 1;
+	if (s->syms[0])
+		symbolizer_set_opts(s->syms[0], &s->o.sym);
+	if (s->syms[0] && pthread_create(&s->symthread, NULL, symbolize_main, s) == 0)
 		s->symthread_running = true;
 	sem_post(&s->attached);
 
@@ -261,6 +336,7 @@ static void *session_main(void *arg)
 	c.stop_fd = s->stop_fd;
 	c.req_fd = s->req_fd;
 	c.on_request = serve_request;
+	c.on_exec = session_exec;
 	s->rc = sampler_run(&s->t, &c, s->stacks, queue_new_stack, s, &s->stats);
 	eventfd_write(s->done_fd, 1);
 	/* Returning ends this thread; the kernel detaches what is left. */
@@ -269,8 +345,13 @@ static void *session_main(void *arg)
 
 struct session *session_start(const struct session_opts *o, int *code)
 {
+	static pthread_once_t nofile_once = PTHREAD_ONCE_INIT;
 	struct session *s = xcalloc(1, sizeof(*s));
 	int err;
+
+	/* Once per process: the daemon's workers, forked before any session,
+	 * each raise their own. */
+	pthread_once(&nofile_once, raise_nofile);
 
 	s->o = *o;
 	s->stacks = stacktab_new();
@@ -343,13 +424,14 @@ int session_join(struct session *s)
 static int lookup_cb(void *ctx, uint64_t addr, const struct sym_frame **frames)
 {
 	static const struct sym_frame unknown = { .func = "[unknown]", .file = "", .module = "" };
+	struct symbolizer *sym = image_sym(ctx, addr);
 
 	/* Without a symbolizer (the maps could not be read) nothing has a name. */
-	if (!ctx) {
+	if (!sym) {
 		*frames = &unknown;
 		return 1;
 	}
-	return symbolizer_lookup(ctx, addr, frames);
+	return symbolizer_lookup(sym, SAMPLER_ADDR(addr), frames);
 }
 
 /* Takes the names that live threads have now (a thread often names itself
@@ -407,7 +489,7 @@ struct profile *session_profile(struct session *s)
 		return NULL;
 	refresh_names(s);
 	describe(s, &m, &s->stats, s->t.threads_seen, s->tnames);
-	return profile_build(s->stacks, lookup_cb, s->sym, &m, &s->o.prof);
+	return profile_build(s->stacks, lookup_cb, s, &m, &s->o.prof);
 }
 
 const char *session_comm(const struct session *s)
@@ -442,7 +524,9 @@ void session_free(struct session *s)
 	}
 	symthread_finish(s);
 	target_fini(&s->t);
-	symbolizer_free(s->sym);
+	for (size_t i = 0; i < s->nsyms; i++)
+		symbolizer_free(s->syms[i]);
+	free(s->syms);
 	stacktab_free(s->stacks);
 	strtab_free(s->strs);
 	u64map_free(s->tnames);
@@ -500,7 +584,7 @@ struct profile *session_snapshot(struct session *s)
 	if (stacktab_total(s->snap) > 0) {
 		describe(s, &m, &s->snap_stats, s->snap_threads, s->snap_tnames);
 		pthread_mutex_lock(&s->sym_mu);
-		p = profile_build(s->snap, lookup_cb, s->sym, &m, &s->o.prof);
+		p = profile_build(s->snap, lookup_cb, s, &m, &s->o.prof);
 		pthread_mutex_unlock(&s->sym_mu);
 	}
 	stacktab_free(s->snap);
