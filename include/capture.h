@@ -23,6 +23,11 @@ struct capture {
 };
 
 void capture_init(struct capture *c, size_t cap);
+
+/* Called on a capture taken at our own interrupt stop, before the thread
+ * is resumed: if the interrupt ended a blocking call with EINTR, makes the
+ * kernel restart the call instead (see capture.c). */
+void capture_restart_call(const struct capture *c);
 void capture_fini(struct capture *c);
 struct maps;
 
@@ -39,11 +44,12 @@ int capture_take_to(struct capture *c, pid_t pid, pid_t tid, const struct maps *
 		    uint64_t top);
 
 /* Takes a thread that is blocked in the kernel without stopping it, from
- * /proc/PID/task/TID/syscall (kept open in *fd): only the stack pointer and
- * program counter are known, the other registers read as 0, so unwinding
- * may stop early where a frame needs one of them. The stack copy is stable
- * as long as the thread stays blocked; the caller checks that it did.
- * Returns -1 if the thread is running or the file cannot be read. */
-int capture_asleep(struct capture *c, pid_t pid, pid_t tid, const struct maps *maps, int *fd);
+ * line, what its /proc/PID/task/TID/syscall reads: only the stack
+ * pointer and program counter are known, the other registers read as 0, so
+ * unwinding may stop early where a frame needs one of them. The stack copy
+ * is stable as long as the thread stays blocked; the caller checks that it
+ * did. Returns -1 if the thread is running or its stack cannot be read. */
+int capture_asleep(struct capture *c, pid_t pid, pid_t tid, const struct maps *maps,
+		   const char *line);
 
 #endif

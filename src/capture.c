@@ -2,11 +2,11 @@
 #include "capture.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <unistd.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/uio.h>
@@ -19,6 +19,32 @@ void capture_init(struct capture *c, size_t cap)
 	memset(c, 0, sizeof(*c));
 	c->cap = cap;
 	c->stack = xmalloc(cap);
+}
+
+/* The kernel's "restart unless a handler runs" return code; not in any
+ * userspace header. */
+#define ERESTARTNOHAND 514
+
+/* PTRACE_INTERRUPT sets a pending trap the way a signal would, so a thread
+ * blocked in a call that the kernel ends with a plain EINTR on any pending
+ * signal (epoll_wait, sigtimedwait, semtimedop, io_getevents, ...) returns
+ * EINTR on its way to our stop, where without sprofd it would have gone on
+ * waiting. The stop happens inside the kernel's signal handling, before it
+ * decides about restarting, so turning the return value into ERESTARTNOHAND
+ * here makes it restart the call; if a real signal with a handler arrived
+ * meanwhile, the handler runs and the call returns EINTR, as it would have
+ * anyway. The cost: a restarted call with a timeout waits its whole
+ * timeout again. orig_rax is the call's number while in a call, -1 when
+ * the thread was stopped in user code. */
+void capture_restart_call(const struct capture *c)
+{
+#ifdef __x86_64__
+	if ((long long)c->regs.orig_rax >= 0 && (long long)c->regs.rax == -EINTR)
+		ptrace(PTRACE_POKEUSER, c->tid, (void *)offsetof(struct user_regs_struct, rax),
+		       (void *)(long)-ERESTARTNOHAND);
+#else
+	(void)c;
+#endif
 }
 
 void capture_fini(struct capture *c)
@@ -54,34 +80,23 @@ static void copy_stack(struct capture *c, pid_t pid, const struct maps *maps, ui
 	c->len = r > 0 ? (size_t)r : 0;
 }
 
-int capture_asleep(struct capture *c, pid_t pid, pid_t tid, const struct maps *maps, int *fd)
+int capture_asleep(struct capture *c, pid_t pid, pid_t tid, const struct maps *maps,
+		   const char *line)
 {
-	char buf[256];
 	uint64_t v[9];
-	ssize_t n;
 	int k;
 
 	c->tid = tid;
 	c->len = 0;
 	c->weight = 1;
-	if (*fd < 0) {
-		snprintf(buf, sizeof(buf), "/proc/%d/task/%d/syscall", (int)pid, (int)tid);
-		*fd = open(buf, O_RDONLY | O_CLOEXEC);
-		if (*fd < 0)
-			return -1;
-	}
-	n = pread(*fd, buf, sizeof(buf) - 1, 0);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
 	/* "NR a1..a6 SP PC" in a system call, "-1 SP PC" blocked elsewhere,
 	 * "running" otherwise. */
-	if (buf[0] == '-') {
-		k = sscanf(buf, "-1 %" SCNx64 " %" SCNx64, &v[7], &v[8]);
+	if (line[0] == '-') {
+		k = sscanf(line, "-1 %" SCNx64 " %" SCNx64, &v[7], &v[8]);
 		if (k != 2)
 			return -1;
 	} else {
-		k = sscanf(buf, "%" SCNu64 " %" SCNx64 " %" SCNx64 " %" SCNx64 " %" SCNx64 " %" SCNx64
+		k = sscanf(line, "%" SCNu64 " %" SCNx64 " %" SCNx64 " %" SCNx64 " %" SCNx64 " %" SCNx64
 			   " %" SCNx64 " %" SCNx64 " %" SCNx64, &v[0], &v[1], &v[2], &v[3], &v[4],
 			   &v[5], &v[6], &v[7], &v[8]);
 		if (k != 9)

@@ -105,6 +105,9 @@ struct linebuf {
 /* Appends n bytes. */
 static void lb_put(struct linebuf *b, const char *s, size_t n)
 {
+	/* An empty name may come first, before there is any buffer. */
+	if (n == 0)
+		return;
 	xgrow((void **)&b->p, &b->cap, b->len + n, 1);
 	memcpy(b->p + b->len, s, n);
 	b->len += n;

@@ -15,7 +15,8 @@ import threading
 import time
 import unittest
 
-from sprofdtest import SprofdTestCase, Run, parse_int, read_file, tasks, tracer_of, wait_until
+from sprofdtest import (WRAP, SprofdTestCase, Run, parse_int, read_file, tasks, tracer_of,
+                        wait_until)
 
 NIDLE, NBUSY = 1998, 2
 NTHREADS = NIDLE + NBUSY + 1           # and the main thread
@@ -169,6 +170,10 @@ class ManyThreadsTest(SprofdTestCase):
         cpu1, tcpu1 = cpu_seconds(pstat), cpu_seconds(tstat)
         fig["window_s"] = time.monotonic() - t_sampling
         fig["rss_kb"] = status_kb(p.pid, "VmRSS")
+        try:
+            fig["fds"] = len(os.listdir("/proc/%d/fd" % p.pid))
+        except OSError:
+            fig["fds"] = None
         t_int = time.monotonic()
         p.send_signal(signal.SIGINT)
         gone = wait_until(lambda: tracer_of(target.pid) == 0, 30, interval=0.001)
@@ -242,14 +247,14 @@ class ManyThreadsTest(SprofdTestCase):
         report("%s mode, %d threads (%d idle), %d Hz: attach %.3f s (%.2f s CPU); sampled "
                "%.2f s, tracing thread %.1f%% of a CPU = %.0f us per %d ms tick (-v: choosing "
                "%s us per tick), all of sprofd %.1f%%; %d ticks (%d missed); detach %.3f s "
-               "after SIGINT, exit %.3f s; RSS %.1f MB sampling, peak %.1f MB; CPU total "
-               "%.2f s; %s"
+               "after SIGINT, exit %.3f s; RSS %.1f MB sampling, peak %.1f MB; %s open "
+               "files; CPU total %.2f s; %s"
                % (mode, NTHREADS, NIDLE, HZ, fig["attach_s"], fig["cpu_attach_s"],
                   fig["window_s"], fig["tracing_pct"], fig["us_per_tick"], 1000 // HZ,
                   "%.0f" % fig["tick_us"] if fig["tick_us"] is not None else "-",
                   fig["cpu_pct"], st["ticks"], st["missed"], fig["detach_s"], fig["exit_s"],
-                  (fig["rss_kb"] or 0) / 1024, fig["hwm_kb"] / 1024, fig["cpu_total_s"],
-                  extra))
+                  (fig["rss_kb"] or 0) / 1024, fig["hwm_kb"] / 1024, fig["fds"],
+                  fig["cpu_total_s"], extra))
 
     def test_cpu_mode(self):
         """cpu mode: all 2,001 threads seized and counted, only the busy
@@ -334,18 +339,72 @@ class ManyThreadsTest(SprofdTestCase):
         # Wall mode looks at every thread at every tick, at a few
         # microseconds each: a large share of a CPU, but not all of it.
         self.assertLess(fig["tracing_pct"], 80, info)
+        # Descriptors never ran out, and the profile is symbolized (the
+        # shares of the wait functions above).
+        self.assertNotIn("out of file descriptors", run.err, info)
+        if nofile:
+            # Kept /proc files stay below the limit less a reserve of at
+            # least 256 for libdw and the output (counted while sampling,
+            # the symbolizer's files included).
+            self.assertIsNotNone(fig["fds"], info)
+            self.assertLessEqual(fig["fds"], nofile - 200, info)
+            if not WRAP:
+                self.assertRegex(run.err, r"(?m)^sprofd: open-file limit %d \(the hard "
+                                 r"limit\)$" % nofile, info)
         self.still_works(target, c1)
+        return fig
 
     def test_wall_mode(self):
         """wall mode: every one of the 2,001 threads counts at every tick,
         the sleepers from a stack taken once, undisturbed."""
         self.wall()
 
-    @unittest.expectedFailure
     def test_wall_mode_low_fd_limit(self):
-        """The same under the usual soft limit of 1,024 open files (that of
-        a login shell, or of a systemd service): sprofd keeps /proc files of
-        each thread open, runs out of descriptors, and then stops the
-        threads it cannot read at every tick. Known to fail until sprofd
-        raises its limit or stops keeping a descriptor per thread."""
+        """The same under a limit of 1,024 open files, soft and hard (the
+        soft limit of a login shell or of a systemd service, here with no
+        room to raise it): sprofd keeps /proc files of only as many threads
+        open as the limit allows with a reserve to spare, reads the others'
+        afresh at each tick, and so still counts every thread at every tick
+        without stopping the sleepers, with every frame symbolized."""
         self.wall(1024)
+
+    @unittest.skipIf(WRAP, "a wrapper such as valgrind has limits of its own")
+    def test_fd_limit_raised(self):
+        """sprofd raises its soft limit on open files to the hard limit,
+        and says so with -v."""
+        state = self.log_path("few.state")
+        target = self.start_target("manythreads", 20, 1, state)
+        out = self.path("few.prof")
+
+        def limit():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (512, 4096))
+        p = subprocess.Popen(self.sprofd_argv(["-p", target.pid, "-m", "wall", "-d", 60, "-v",
+                                               "-o", out]),
+                             cwd=self.tmp, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, errors="replace",
+                             preexec_fn=limit)
+
+        def cleanup():
+            if p.poll() is None:
+                p.kill()
+            p.wait(10)
+        self.addCleanup(cleanup)
+        err = Lines(p.stderr)
+        Lines(p.stdout)
+        started = wait_until(lambda: err.first(r"^sprofd: sampling PID") or p.poll() is not None,
+                             60)
+        self.assertTrue(started and p.poll() is None,
+                        "sprofd did not start sampling:\n%s" % err.text())
+        limits = read_file("/proc/%d/limits" % p.pid) or ""
+        time.sleep(0.5)
+        p.send_signal(signal.SIGINT)
+        p.wait(60)
+        text = err.text()
+        self.assertEqual(p.returncode, 0, text)
+        m = re.search(r"^Max open files\s+(\S+)\s+(\S+)", limits, re.M)
+        self.assertIsNotNone(m, limits)
+        self.assertEqual(m.groups(), ("4096", "4096"), limits)
+        self.assertRegex(text, r"(?m)^sprofd: open-file limit raised from 512 to 4096 "
+                         r"\(the hard limit\)$")
+        self.assertRegex(text, r"(?m)^sprofd: sampler: /proc files of threads kept open below "
+                         r"descriptor 3584 \(open-file limit 4096, 512 left")
