@@ -18,7 +18,7 @@ import signal
 import sys
 import time
 
-from sprofdtest import SprofdTestCase, parse_int, read_file, tasks
+from sprofdtest import WRAP, SprofdTestCase, parse_int, read_file, tasks
 
 NTHREADS = 16
 HZ = 1000
@@ -86,6 +86,10 @@ class SoakTest(SprofdTestCase):
         p = self.spawn_sprofd("-p", target.pid, "-m", mode, "-F", HZ, "-d", seconds + 300,
                               "-v", "-o", out)
         self.wait_attached(p, target, timeout=30)
+        # A sanitizer holds freed memory back for a while, and valgrind
+        # keeps its own: the RSS of such a build says nothing about leaks.
+        maps = read_file("/proc/%d/maps" % p.pid, "")
+        self.checked_build = "libasan" in maps or "vgpreload" in maps or WRAP
         t0 = time.monotonic()
         tcpu0 = cpu_seconds(target.pid)
         series = []
@@ -141,6 +145,10 @@ class SoakTest(SprofdTestCase):
                   self.path("soak-%s.csv" % mode)))
         info = "RSS series (s, kB): %s\n%s" % (
             ", ".join("%.0f:%d" % (s[0], s[1]) for s in series), run)
+        self.assertLessEqual(st["lost"], prof.total * 0.01, info)
+        if self.checked_build:
+            report("memory not checked: sprofd runs under a sanitizer or valgrind")
+            return st
         if per_sample_required:
             self.assertGreaterEqual(samples_after * LEAK_BYTES, GROWTH_KB * 1024 * 1.5,
                                     "too few samples after the warm-up to see a leak of %d "
@@ -149,7 +157,6 @@ class SoakTest(SprofdTestCase):
         self.assertLessEqual(growth, GROWTH_KB, "sprofd grew after the warm-up\n" + info)
         self.assertLessEqual(hwm_growth, GROWTH_KB, "sprofd's peak grew after the warm-up\n"
                              + info)
-        self.assertLessEqual(st["lost"], prof.total * 0.01, info)
         return st
 
     def test_soak_wall(self):

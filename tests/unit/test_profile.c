@@ -988,6 +988,10 @@ Suite *suite_profile(void)
 	TCase *wr = tcase_create("writer");
 	TCase *sp = tcase_create("speed");
 
+	/* Large profiles: tagged so that a run under valgrind can leave
+	 * them out (CK_EXCLUDE_TAGS=large). */
+	tcase_set_tags(sp, "large");
+
 	tcase_add_test(tc, test_profile_plain);
 	tcase_add_test(tc, test_profile_direct_recursion);
 	tcase_add_test(tc, test_profile_mutual_recursion);

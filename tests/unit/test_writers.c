@@ -905,6 +905,10 @@ Suite *suite_writers(void)
 	TCase *fmt = tcase_create("formats");
 	TCase *speed = tcase_create("speed");
 
+	/* Large profiles: tagged so that a run under valgrind can leave
+	 * them out (CK_EXCLUDE_TAGS=large). */
+	tcase_set_tags(speed, "large");
+
 	tcase_add_test(view, test_view_stacks);
 	tcase_add_test(view, test_view_threads);
 	tcase_add_test(view, test_view_lines);
