@@ -197,17 +197,33 @@ void config_format_time(double secs, char *buf, size_t len)
 	static const struct { double secs; const char *unit; } units[] = {
 		{ 86400, "d" }, { 3600, "h" }, { 60, "m" }, { 1, "s" }, { 0.001, "ms" },
 	};
+	size_t end;
 
 	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		double n = secs / units[i].secs;
-		/* Rounded by hand: sprofd links no libm. */
-		double whole = (double)(uint64_t)(n + 0.5);
-		if (n >= 1 && n - whole < 1e-9 && whole - n < 1e-9) {
+		double n = secs / units[i].secs, whole, tol;
+		if (!(n >= 1 && n < 1e18))
+			continue;
+		/* Rounded by hand: sprofd links no libm. Large counts are whole
+		 * within a relative error: 9h11ms is 32400012 ms only roughly in
+		 * binary. */
+		whole = (double)(uint64_t)(n + 0.5);
+		tol = n > 1000 ? 1e-12 * n : 1e-9;
+		if (n - whole < tol && whole - n < tol) {
 			snprintf(buf, len, "%.0f%s", whole, units[i].unit);
 			return;
 		}
 	}
-	snprintf(buf, len, "%gs", secs);
+	/* Decimals to the nanosecond: %g would round to six digits, or write
+	 * an exponent, which config_parse_time refuses. */
+	if (len == 0)
+		return;
+	snprintf(buf, len, "%.9f", secs);
+	end = strlen(buf);
+	while (end > 1 && buf[end - 1] == '0')
+		end--;
+	if (end > 1 && buf[end - 1] == '.')
+		end--;
+	snprintf(buf + end, len - end, "s");
 }
 
 /* Parses a byte count with an optional K, M or G suffix (powers of 1024). */

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "marshal.h"
 #include "profile.h"
@@ -22,21 +23,58 @@ static int64_t count_i64(uint64_t v)
 	return v > INT64_MAX ? INT64_MAX : (int64_t)v;
 }
 
+/* Whether the key just encoded at keys->data[off[i] ..) equals an earlier
+ * one; if not, remembers it in seen (key bytes' hash -> function, probing
+ * on past hash collisions). */
+static bool prof_key_taken(struct u64map *seen, const struct mbuf *keys, const size_t *off,
+			   size_t i)
+{
+	size_t len = keys->len - off[i];
+	uint64_t h = hash_bytes(keys->data + off[i], len, 0), j;
+
+	for (;; h = hash_u64(h + 1)) {
+		if (!u64map_get(seen, h, &j)) {
+			u64map_put(seen, h, i);
+			return false;
+		}
+		if (off[j + 1] - off[j] == len && memcmp(keys->data + off[j], keys->data + off[i],
+							 len) == 0)
+			return true;
+	}
+}
+
 /* Encodes every function's key tuple once, back to back in keys; key i is
  * keys->data[off[i] .. off[i + 1]). Each key is written once per function
- * and once per edge into it, so this saves re-encoding the strings. */
+ * and once per edge into it, so this saves re-encoding the strings.
+ * Names that differ only in bytes that are not UTF-8 read the same once
+ * those become U+FFFD, and Python's dict would keep one of them: a later
+ * one is told apart by " #2" (" #3", ...) after its name. */
 static void prof_keys(const struct profile *p, struct mbuf *keys, size_t *off)
 {
+	struct u64map *seen = u64map_new();
+
 	for (size_t i = 0; i < p->nfuncs; i++) {
 		const struct pfunc *f = &p->funcs[i];
 
-		off[i] = keys->len;
-		marshal_tuple_begin(keys, 3);
-		marshal_str(keys, f->file);
-		marshal_int(keys, f->line);
-		marshal_str(keys, f->name);
+		for (unsigned k = 1;; k++) {
+			off[i] = keys->len;
+			marshal_tuple_begin(keys, 3);
+			marshal_str(keys, f->file);
+			marshal_int(keys, f->line);
+			if (k == 1) {
+				marshal_str(keys, f->name);
+			} else {
+				char *name = xasprintf("%s #%u", f->name, k);
+				marshal_str(keys, name);
+				free(name);
+			}
+			off[i + 1] = keys->len;
+			if (!prof_key_taken(seen, keys, off, i))
+				break;
+			keys->len = off[i];
+		}
 	}
-	off[p->nfuncs] = keys->len;
+	u64map_free(seen);
 }
 
 /* Orders the edges by callee, keeping their order otherwise (a counting
