@@ -219,7 +219,9 @@ class FaultsTest(SprofdTestCase):
         self.assertEqual(alone[0], 0, "without sprofd: %r" % (alone,))
         target = self.start_waiting_target("faults", "fork", rounds, EXECEE)
         out = self.path("fork.prof")
-        p = self.spawn_sprofd("-p", target.pid, "-F", 1000, "-o", out)
+        # Wall mode: the main thread spends most of its time waiting for
+        # children, and must still show up in the profile.
+        p = self.spawn_sprofd("-p", target.pid, "-m", "wall", "-F", 1000, "-o", out)
         self.wait_attached(p, target)
         # pid -> [exit signal, first seen, last seen held, times seen, times held]
         seen = {}
@@ -260,7 +262,7 @@ class FaultsTest(SprofdTestCase):
         info = "top functions:\n%s\n%s" % (prof.top(), run)
         self.assertEqual(run.header().group("threads"), "2", info)
         # Both threads are sampled: the helper spins, the main thread forks
-        # and works between children (mode_fork is on all its stacks).
+        # and waits for children (mode_fork is on all its stacks).
         self.assertGreater(prof.cc("forker_helper"), 0, info)
         self.assertTrue(prof.has("mode_fork"), info)
         for child_fn in ("child_spin", "clone_child", "execee_work"):
