@@ -27,6 +27,11 @@ int parse_long(const char *s, long lo, long hi, long *out);
  * 'replace' handler turns into one U+FFFD. s must be NUL-terminated. */
 size_t utf8_seq(const unsigned char *s, size_t *bad);
 
+/* Copies the n bytes of s (NUL-terminated) to out as Python's
+ * bytes.decode('utf-8', 'replace') would: each maximal invalid subpart
+ * becomes one U+FFFD. out must hold 3 * n bytes; returns the bytes written. */
+size_t utf8_repair(const char *s, size_t n, char *out);
+
 /* Writes s to f so that it stays on one line and cannot drive a terminal:
  * each control character but the tab, and DEL, as a C escape (\n, \r,
  * \a, \b, \v, \f, else \xHH). All other bytes, UTF-8 or not, a

@@ -115,24 +115,11 @@ void marshal_float(struct mbuf *b, double v)
 
 void marshal_str(struct mbuf *b, const char *str)
 {
-	static const unsigned char fffd[3] = { 0xef, 0xbf, 0xbd };
-	const unsigned char *s = (const unsigned char *)str;
-	size_t n = strlen(str), start, i = 0, bad = 1;
+	size_t n = strlen(str), len;
 
 	mbuf_byte(b, 'u');
 	mbuf_le32(b, 0);                 /* patched below, once the length is known */
-	start = b->len;
-	while (i < n) {
-		size_t run = i, len;
-
-		/* Copy the longest valid run in one go. */
-		while (i < n && (len = utf8_seq(s + i, &bad)) > 0)
-			i += len;
-		mbuf_append(b, s + run, i - run);
-		if (i < n) {
-			mbuf_append(b, fffd, sizeof(fffd));
-			i += bad;
-		}
-	}
-	put_le32(b->data + start - 4, (uint32_t)(b->len - start));
+	len = utf8_repair(str, n, (char *)mbuf_reserve(b, 3 * n));
+	b->len += len;
+	put_le32(b->data + b->len - len - 4, (uint32_t)len);
 }

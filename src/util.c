@@ -129,6 +129,25 @@ size_t utf8_seq(const unsigned char *s, size_t *bad)
 	return need + 1;
 }
 
+size_t utf8_repair(const char *str, size_t n, char *out)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0, o = 0, len, bad;
+
+	while (i < n) {
+		if ((len = utf8_seq(s + i, &bad)) > 0) {
+			memcpy(out + o, s + i, len);
+			o += len;
+			i += len;
+		} else {
+			memcpy(out + o, "\xef\xbf\xbd", 3);
+			o += 3;
+			i += bad;
+		}
+	}
+	return o;
+}
+
 /* The letter of C's escape for control character c, or 0 if it has none. */
 static char str_escape_letter(unsigned char c)
 {

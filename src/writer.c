@@ -265,9 +265,8 @@ size_t writer_stack_labels(const struct profile *p, const struct frame_labels *f
 
 const char *writer_utf8(struct strtab *t, const char *str)
 {
-	static const char fffd[] = "\xef\xbf\xbd";
 	const unsigned char *s = (const unsigned char *)str;
-	size_t i = 0, n = strlen(str), len, bad, out = 0;
+	size_t i = 0, n = strlen(str), len, out;
 	const char *r;
 	char *buf;
 
@@ -275,21 +274,8 @@ const char *writer_utf8(struct strtab *t, const char *str)
 		i += len;
 	if (i == n)
 		return str;
-	/* Each subpart (at least one byte) becomes three bytes at most. */
 	buf = xmalloc(3 * n + 1);
-	memcpy(buf, str, i);
-	out = i;
-	while (i < n) {
-		if ((len = utf8_seq(s + i, &bad)) > 0) {
-			memcpy(buf + out, s + i, len);
-			out += len;
-			i += len;
-		} else {
-			memcpy(buf + out, fffd, 3);
-			out += 3;
-			i += bad;
-		}
-	}
+	out = utf8_repair(str, n, buf);
 	r = strtab_intern_n(t, buf, out);
 	free(buf);
 	return r;
