@@ -197,8 +197,18 @@ void config_format_time(double secs, char *buf, size_t len)
 	static const struct { double secs; const char *unit; } units[] = {
 		{ 86400, "d" }, { 3600, "h" }, { 60, "m" }, { 1, "s" }, { 0.001, "ms" },
 	};
+	char dec[48];
 	size_t end;
 
+	/* First to the nanosecond, as the decimals below would show it, so
+	 * that what is printed reads back as itself; but never down to 0,
+	 * which reads as "none" where that is allowed. */
+	if (secs > 0 && secs < 1e-9)
+		secs = 1e-9;
+	if (secs < 1e15) {
+		snprintf(dec, sizeof(dec), "%.9f", secs);
+		secs = strtod(dec, NULL);
+	}
 	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
 		double n = secs / units[i].secs, whole, tol;
 		if (!(n >= 1 && n < 1e18))
@@ -213,8 +223,8 @@ void config_format_time(double secs, char *buf, size_t len)
 			return;
 		}
 	}
-	/* Decimals to the nanosecond: %g would round to six digits, or write
-	 * an exponent, which config_parse_time refuses. */
+	/* Decimals: %g would round to six digits, or write an exponent,
+	 * which config_parse_time refuses. */
 	if (len == 0)
 		return;
 	snprintf(buf, len, "%.9f", secs);

@@ -642,16 +642,16 @@ static void check_pprof(const struct profile *p, const char *buf, size_t len)
 			pb_function(f.sub, &s);
 			break;
 		case 6: {
-			size_t n = (size_t)(f.sub.end - f.sub.p);
-			char *str = xmalloc(n + 1);
+			size_t slen = (size_t)(f.sub.end - f.sub.p);
+			char *str = xmalloc(slen + 1);
 
 			pb_want(&f, 2, "profile");
 			if (s.strings++ == 0)
-				s.first_str_empty = n == 0;
+				s.first_str_empty = slen == 0;
 			/* Strings of profile.proto (proto3) must be UTF-8. */
-			memcpy(str, f.sub.p, n);
-			str[n] = '\0';
-			FUZZ_CHECK(strlen(str) == n && valid_utf8(str), "pprof: string %zu is not UTF-8",
+			memcpy(str, f.sub.p, slen);
+			str[slen] = '\0';
+			FUZZ_CHECK(strlen(str) == slen && valid_utf8(str), "pprof: string %zu is not UTF-8",
 				   s.strings - 1);
 			free(str);
 			break;
