@@ -8,7 +8,7 @@ import subprocess
 import sys
 import textwrap
 
-from sprofdtest import EXIT_NO_TARGET, EXIT_OK, EXIT_USAGE, SprofdTestCase
+from sprofdtest import EXIT_NO_TARGET, EXIT_OK, EXIT_USAGE, TIME_SCALE, SprofdTestCase
 
 from test_report import num, table
 
@@ -73,7 +73,10 @@ class ReportCmdTest(SprofdTestCase):
     def test_callers_and_callees(self):
         target = self.start_target("split")
         prof = self.path("t.prof")
-        run = self.sprofd("-p", target.pid, "-F", 300, "-d", 0.5, "-o", prof, "-n", 0)
+        # Long enough under valgrind too for hot_b (30% of the time) to be
+        # sampled at all.
+        run = self.sprofd("-p", target.pid, "-F", 300, "-d", 0.5 * TIME_SCALE, "-o", prof,
+                          "-n", 0)
         P = self.check_run(run, prof, 300, table=False)
         rep = self.report("--callers", "hot_a", "--callees", "work", prof)
         self.assertEqual(rep.rc, EXIT_OK, str(rep))
