@@ -22,6 +22,11 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * text). Returns 0, or -1 leaving *out alone. */
 int parse_long(const char *s, long lo, long hi, long *out);
 
+/* Parses hex digits at *pp (before end; at most 16, no prefix), advancing
+ * *pp past them. Returns false, leaving both alone, if there is none or
+ * the number does not fit 64 bits. */
+bool parse_hex(const char **pp, const char *end, uint64_t *out);
+
 /* Length of the well-formed UTF-8 sequence at s (1..4), or 0; then *bad
  * (if not NULL) is the length of the maximal invalid subpart, which Python's
  * 'replace' handler turns into one U+FFFD. s must be NUL-terminated. */

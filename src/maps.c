@@ -11,34 +11,6 @@
 
 #include "util.h"
 
-/* Parses a hex number at *pp; advances *pp. Returns -1 if no digit. */
-static int parse_hex(const char **pp, const char *end, uint64_t *out)
-{
-	const char *p = *pp;
-	uint64_t v = 0;
-	int nd = 0;
-
-	for (; p < end; p++, nd++) {
-		int d;
-		if (*p >= '0' && *p <= '9')
-			d = *p - '0';
-		else if (*p >= 'a' && *p <= 'f')
-			d = *p - 'a' + 10;
-		else if (*p >= 'A' && *p <= 'F')
-			d = *p - 'A' + 10;
-		else
-			break;
-		if (nd >= 16)
-			return -1;
-		v = (v << 4) | (uint64_t)d;
-	}
-	if (nd == 0)
-		return -1;
-	*out = v;
-	*pp = p;
-	return 0;
-}
-
 static int expect(const char **pp, const char *end, char c)
 {
 	if (*pp >= end || **pp != c)
@@ -54,8 +26,8 @@ static int parse_line(const char *p, const char *end, struct map_entry *e,
 	uint64_t maj, min, ino = 0;
 
 	memset(e, 0, sizeof(*e));
-	if (parse_hex(&p, end, &e->start) || expect(&p, end, '-') ||
-	    parse_hex(&p, end, &e->end) || expect(&p, end, ' '))
+	if (!parse_hex(&p, end, &e->start) || expect(&p, end, '-') ||
+	    !parse_hex(&p, end, &e->end) || expect(&p, end, ' '))
 		return -1;
 	if (end - p < 5 || e->end <= e->start)
 		return -1;
@@ -64,8 +36,8 @@ static int parse_line(const char *p, const char *end, struct map_entry *e,
 	e->x = p[2] == 'x';
 	e->p = p[3] == 'p';
 	p += 4;
-	if (expect(&p, end, ' ') || parse_hex(&p, end, &e->pgoff) || expect(&p, end, ' ') ||
-	    parse_hex(&p, end, &maj) || expect(&p, end, ':') || parse_hex(&p, end, &min) ||
+	if (expect(&p, end, ' ') || !parse_hex(&p, end, &e->pgoff) || expect(&p, end, ' ') ||
+	    !parse_hex(&p, end, &maj) || expect(&p, end, ':') || !parse_hex(&p, end, &min) ||
 	    expect(&p, end, ' '))
 		return -1;
 	for (; p < end && *p >= '0' && *p <= '9'; p++)

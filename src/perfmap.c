@@ -81,29 +81,11 @@ struct perfmap *perfmap_open(const char *path)
 static bool perfmap_hex(const char **p, const char *end, uint64_t *out)
 {
 	const char *s = *p;
-	uint64_t v = 0;
-	int nd = 0;
 
 	if (end - s > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
 		s += 2;
-	for (; s < end; s++, nd++) {
-		int d;
-
-		if (*s >= '0' && *s <= '9')
-			d = *s - '0';
-		else if (*s >= 'a' && *s <= 'f')
-			d = *s - 'a' + 10;
-		else if (*s >= 'A' && *s <= 'F')
-			d = *s - 'A' + 10;
-		else
-			break;
-		if (nd >= 16)
-			return false;
-		v = v << 4 | (uint64_t)d;
-	}
-	if (nd == 0)
+	if (!parse_hex(&s, end, out))
 		return false;
-	*out = v;
 	*p = s;
 	return true;
 }

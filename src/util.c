@@ -72,6 +72,34 @@ char *xasprintf(const char *fmt, ...)
 	return s;
 }
 
+bool parse_hex(const char **pp, const char *end, uint64_t *out)
+{
+	const char *p = *pp;
+	uint64_t v = 0;
+	int nd = 0;
+
+	for (; p < end; p++, nd++) {
+		int d;
+
+		if (*p >= '0' && *p <= '9')
+			d = *p - '0';
+		else if (*p >= 'a' && *p <= 'f')
+			d = *p - 'a' + 10;
+		else if (*p >= 'A' && *p <= 'F')
+			d = *p - 'A' + 10;
+		else
+			break;
+		if (nd >= 16)
+			return false;
+		v = v << 4 | (uint64_t)d;
+	}
+	if (nd == 0)
+		return false;
+	*out = v;
+	*pp = p;
+	return true;
+}
+
 int parse_long(const char *s, long lo, long hi, long *out)
 {
 	char *end;

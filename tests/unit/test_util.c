@@ -237,6 +237,45 @@ START_TEST(test_escape_every_byte)
 }
 END_TEST
 
+/* Hex fields of maps lines and perf maps: digits up to the first other
+ * byte or the end given, 64 bits at most, nothing consumed on failure. */
+START_TEST(test_parse_hex)
+{
+	static const struct {
+		const char *in;
+		bool ok;
+		uint64_t v;
+		size_t used;
+	} cases[] = {
+		{ "0", true, 0, 1 },
+		{ "7f3a-", true, 0x7f3a, 4 },
+		{ "DeadBeef ", true, 0xdeadbeef, 8 },
+		{ "ffffffffffffffff", true, UINT64_MAX, 16 },
+		{ "0000000000000001x", true, 1, 16 },
+		{ "10000000000000000", false, 0, 0 },
+		{ "", false, 0, 0 },
+		{ "-1", false, 0, 0 },
+		{ "0x10", true, 0, 1 },
+		{ "g", false, 0, 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *p = cases[i].in;
+		uint64_t v = 42;
+		bool ok = parse_hex(&p, cases[i].in + strlen(cases[i].in), &v);
+
+		ck_assert_msg(ok == cases[i].ok, "'%s'", cases[i].in);
+		ck_assert_uint_eq(v, ok ? cases[i].v : 42);
+		ck_assert_uint_eq((size_t)(p - cases[i].in), cases[i].used);
+	}
+	/* The end bounds it, not a NUL. */
+	const char *q = "12345";
+	uint64_t v;
+	ck_assert(parse_hex(&q, q + 3, &v));
+	ck_assert_uint_eq(v, 0x123);
+}
+END_TEST
+
 Suite *suite_util(void)
 {
 	Suite *s = suite_create("util");
@@ -254,6 +293,7 @@ Suite *suite_util(void)
 	tcase_add_test(tc, test_hash);
 	tcase_add_test(tc, test_escape);
 	tcase_add_test(tc, test_escape_every_byte);
+	tcase_add_test(tc, test_parse_hex);
 	suite_add_tcase(s, tc);
 	return s;
 }
