@@ -120,9 +120,15 @@ struct profile_meta {
 	/* tid -> thread name (a const char * stored as uint64_t), or NULL.
 	 * Read during profile_build only. */
 	const struct u64map *thread_names;
-	/* The target's executable mappings, for pprof; NULL if unknown. Read
-	 * during profile_build only. */
-	const struct modules *modules;
+	/* The target's executable mappings, for pprof: modules[i] those of
+	 * the i-th program it ran (see image_shift); the array or an entry
+	 * may be NULL if unknown. Read during profile_build only. */
+	const struct modules *const *modules;
+	size_t nmodules;
+	/* Above this bit a pc carries the number of the program it comes
+	 * from, as the sampler tags them after an exec; 0: pcs are plain
+	 * addresses, all of program 0. */
+	unsigned image_shift;
 };
 
 /* How stacks become functions. */

@@ -73,7 +73,7 @@ struct builder {
 
 	struct u64map *taskmap; /* tid -> index into tasks */
 	struct tinfo *tinfo;    /* parallel to tasks */
-	struct u64map *mapmap;  /* index in meta->modules -> index into maps */
+	struct u64map *mapmap;  /* program << 32 | module index -> index into maps */
 
 	/* The current stack, leaf first: each frame's function and the edge
 	 * from its caller to it. */
@@ -219,18 +219,30 @@ static uint32_t builder_edge(struct builder *b, uint32_t caller, uint32_t callee
 	return (uint32_t)p->nedges++;
 }
 
-/* The mapping that holds addr, added to the profile on first use. */
-static uint32_t builder_map(struct builder *b, uint64_t addr)
+/* The address in the target that a sampled pc stands for (without the
+ * program number), and the mapping that holds it, added to the profile on
+ * first use. */
+static uint32_t builder_map(struct builder *b, uint64_t pc, uint64_t *addr)
 {
-	const struct modules *mods = b->meta ? b->meta->modules : NULL;
-	const struct module_map *mm = modules_find(mods, addr);
+	const struct profile_meta *m = b->meta;
+	const struct modules *mods = NULL;
+	const struct module_map *mm;
 	struct profile *p = b->p;
+	uint64_t image = 0, key, idx;
 	struct pmap *pm;
-	uint64_t key, idx;
 
-	if (!mm)
+	*addr = pc;
+	if (!m)
 		return NONE;
-	key = (uint64_t)(mm - mods->v);
+	if (m->image_shift > 0 && m->image_shift < 64) {
+		image = pc >> m->image_shift;
+		*addr = pc & ((1ull << m->image_shift) - 1);
+	}
+	if (m->modules && image < m->nmodules)
+		mods = m->modules[image];
+	if (!(mm = modules_find(mods, *addr)))
+		return NONE;
+	key = image << 32 | (uint64_t)(mm - mods->v);
 	if (u64map_get(b->mapmap, key, &idx))
 		return (uint32_t)idx;
 	xgrow((void **)&p->maps, &b->mapcap, p->nmaps + 1, sizeof(*p->maps));
@@ -268,7 +280,8 @@ static uint32_t builder_pc(struct builder *b, uint64_t pc, profile_lookup_fn loo
 	struct pcent *pe;
 	uint64_t idx;
 	size_t cap;
-	uint32_t off, loc;
+	uint32_t off, loc, map;
+	uint64_t addr;
 	int n;
 
 	if (u64map_get(b->pcmap, pc, &idx))
@@ -284,7 +297,8 @@ static uint32_t builder_pc(struct builder *b, uint64_t pc, profile_lookup_fn loo
 	xgrow((void **)&b->pcfuncs, &b->pcfcap, b->npcfuncs + (size_t)n, sizeof(*b->pcfuncs));
 	if (b->pcfcap != cap)
 		b->pcedges = xrealloc(b->pcedges, b->pcfcap * sizeof(*b->pcedges));
-	loc = builder_loc(b, pc, builder_map(b, pc), (uint32_t)n);
+	map = builder_map(b, pc, &addr);
+	loc = builder_loc(b, addr, map, (uint32_t)n);
 	for (int k = 0; k < n; k++) {
 		const struct sym_frame *fr = &frames[k];
 		struct fkey key = {
@@ -471,6 +485,7 @@ struct profile *profile_build(const struct stacktab *st, profile_lookup_fn looku
 	/* Those two are the caller's and may not outlive this call. */
 	p->meta.thread_names = NULL;
 	p->meta.modules = NULL;
+	p->meta.nmodules = 0;
 	if (opts)
 		p->opts = *opts;
 	p->total = stacktab_total(st);

@@ -18,6 +18,7 @@
 
 #include "attach.h"
 #include "log.h"
+#include "maps.h"
 #include "modules.h"
 #include "profile.h"
 #include "sprofd.h"
@@ -60,7 +61,11 @@ struct session {
 	 * tracing thread when a thread is first sampled, read after join. */
 	struct u64map *tnames;
 	struct strtab *tnames_strs;
-	struct modules *mods;    /* executable mappings with build IDs, for pprof */
+	/* Per program, like syms: the executable mappings with build IDs,
+	 * for pprof. Guarded by sym_mu. */
+	struct modules **mods;
+	size_t nmods, modcap;
+	uint64_t mods_read_ns;   /* when the symbolizer thread last read them */
 	/* Requests from other threads, served by the tracing thread between
 	 * ticks (session_set_stride, session_snapshot); the eventfds order
 	 * the hand-over. */
@@ -79,6 +84,11 @@ struct session {
 /* How soon a program the target exec'ed into may read its maps again for
  * an address in none of them: its libraries are being mapped right then. */
 #define EXEC_SYM_REFRESH_NS 20000000ull
+
+/* How often the symbolizer thread may read the mappings again for an
+ * address in none of them (a library loaded since, or a program just
+ * exec'ed into that is still mapping its libraries). */
+#define MODS_REFRESH_NS 100000000ull
 
 /* The symbolizer of the program a pc comes from, or NULL. */
 static struct symbolizer *image_sym(const struct session *s, uint64_t pc)
@@ -152,6 +162,55 @@ static void queue_new_stack(void *ctx, const uint64_t *pcs, int n)
 	pthread_mutex_unlock(&q->mu);
 }
 
+/* Installs the mappings of program image (sym_mu held). */
+static void set_mods(struct session *s, unsigned image, struct modules *mods)
+{
+	xgrow((void **)&s->mods, &s->modcap, (size_t)image + 1, sizeof(*s->mods));
+	while (s->nmods <= image)
+		s->mods[s->nmods++] = NULL;
+	modules_free(s->mods[image]);
+	s->mods[image] = mods;
+}
+
+/* Makes sure the mapping of a sampled pc is known while it is surely there
+ * (sym_mu held): reads the maps again if it is in none of those read, at
+ * most every MODS_REFRESH_NS. Only for the program running now: the maps
+ * describe no other. Read just as the target exec'ed again, they describe
+ * the next one, which holds this address hardly ever: they are kept only
+ * if they do. The maps alone are read first, and the build IDs only if
+ * they have a file there: JIT code is in none, at every sample. Once the
+ * target is gone the reads fail, and the mappings read last stay. */
+static void note_mapping(struct session *s, uint64_t pc)
+{
+	unsigned image = SAMPLER_IMAGE(pc);
+	uint64_t addr = SAMPLER_ADDR(pc), now;
+	const struct map_entry *e;
+	struct modules *mods;
+	struct maps *mp;
+	bool in_file;
+
+	if (image + 1 != s->nsyms)
+		return;
+	if (image < s->nmods && modules_find(s->mods[image], addr))
+		return;
+	now = mono_ns();
+	if (s->mods_read_ns && now - s->mods_read_ns < MODS_REFRESH_NS)
+		return;
+	s->mods_read_ns = now;
+	if (!(mp = maps_read(s->o.pid)))
+		return;
+	e = maps_find(mp, addr);
+	in_file = e && e->x && e->path[0];
+	maps_free(mp);
+	if (!in_file)
+		return;
+	mods = modules_read(s->o.pid);
+	if (mods && modules_find(mods, addr))
+		set_mods(s, image, mods);
+	else
+		modules_free(mods);
+}
+
 /* The symbolizer thread: resolves queued addresses while their modules
  * are surely mapped (a library may be unloaded, or the target may exit,
  * before the profile is written). */
@@ -184,6 +243,7 @@ static void *symbolize_main(void *arg)
 
 			if (sym)
 				symbolizer_lookup(sym, SAMPLER_ADDR(batch[i]), &f);
+			note_mapping(s, batch[i]);
 		}
 		pthread_mutex_unlock(&s->sym_mu);
 	}
@@ -347,6 +407,7 @@ struct session *session_start(const struct session_opts *o, int *code)
 {
 	static pthread_once_t nofile_once = PTHREAD_ONCE_INIT;
 	struct session *s = xcalloc(1, sizeof(*s));
+	struct modules *mods;
 	int err;
 
 	/* Once per process: the daemon's workers, forked before any session,
@@ -395,7 +456,13 @@ struct session *session_start(const struct session_opts *o, int *code)
 		return NULL;
 	}
 	/* While the tracing thread samples: the files are surely there now. */
-	s->mods = modules_read(o->pid);
+	mods = modules_read(o->pid);
+	pthread_mutex_lock(&s->sym_mu);
+	if (s->nmods == 0 || !s->mods[0])
+		set_mods(s, 0, mods);
+	else
+		modules_free(mods);
+	pthread_mutex_unlock(&s->sym_mu);
 	*code = EXIT_OK;
 	return s;
 }
@@ -436,7 +503,8 @@ static int lookup_cb(void *ctx, uint64_t addr, const struct sym_frame **frames)
 
 /* Takes the names that live threads have now (a thread often names itself
  * after it starts), and the mappings of a target that is still there (it
- * may have loaded libraries since). */
+ * may have loaded libraries since), as those of the program it runs now.
+ * Called once sampling has ended. */
 static void refresh_names(struct session *s)
 {
 	struct modules *mods;
@@ -444,8 +512,13 @@ static void refresh_names(struct session *s)
 	size_t pos = 0, n = 0;
 	char name[64];
 
-	if (s->t.gone || s->t.execed)
+	if (s->t.gone)
 		return;
+	/* Unless it exec'ed into a program we did not follow. */
+	if ((size_t)s->t.execs + 1 == s->nsyms && (mods = modules_read(s->o.pid)) != NULL)
+		set_mods(s, (unsigned)s->nsyms - 1, mods);
+	if (s->t.execed)
+		return;   /* the threads known are the old program's */
 	/* A put may rehash the map, so not while iterating over it. */
 	tids = xmalloc((u64map_count(s->tnames) + 1) * sizeof(*tids));
 	while (u64map_next(s->tnames, &pos, &tid, &val))
@@ -455,10 +528,6 @@ static void refresh_names(struct session *s)
 			u64map_put(s->tnames, tids[i],
 				   (uint64_t)(uintptr_t)strtab_intern(s->tnames_strs, name));
 	free(tids);
-	if ((mods = modules_read(s->o.pid)) != NULL) {
-		modules_free(s->mods);
-		s->mods = mods;
-	}
 }
 
 /* The description of a profile of this session, from the given counters
@@ -478,7 +547,9 @@ static void describe(const struct session *s, struct profile_meta *m,
 	m->start_time = s->start_time;
 	m->wall = s->o.mode == MODE_WALL;
 	m->thread_names = tnames;
-	m->modules = s->mods;
+	m->modules = (const struct modules *const *)s->mods;
+	m->nmodules = s->nmods;
+	m->image_shift = SAMPLER_IMAGE_SHIFT;
 }
 
 struct profile *session_profile(struct session *s)
@@ -531,7 +602,9 @@ void session_free(struct session *s)
 	strtab_free(s->strs);
 	u64map_free(s->tnames);
 	strtab_free(s->tnames_strs);
-	modules_free(s->mods);
+	for (size_t i = 0; i < s->nmods; i++)
+		modules_free(s->mods[i]);
+	free(s->mods);
 	if (s->stop_fd >= 0)
 		close(s->stop_fd);
 	if (s->done_fd >= 0)
@@ -582,8 +655,8 @@ struct profile *session_snapshot(struct session *s)
 	}
 	eventfd_read(s->snap_fd, &v);
 	if (stacktab_total(s->snap) > 0) {
-		describe(s, &m, &s->snap_stats, s->snap_threads, s->snap_tnames);
 		pthread_mutex_lock(&s->sym_mu);
+		describe(s, &m, &s->snap_stats, s->snap_threads, s->snap_tnames);
 		p = profile_build(s->snap, lookup_cb, s, &m, &s->o.prof);
 		pthread_mutex_unlock(&s->sym_mu);
 	}

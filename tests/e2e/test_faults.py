@@ -10,6 +10,7 @@ import signal
 import subprocess
 import time
 
+from test_formats import read_pprof
 from sprofdtest import (EXIT_NO_SAMPLES, EXIT_OK, TARGETS, SprofdTestCase, held_threads,
                         parse_int, proc_state, read_file, task_status, tasks, wait_until)
 
@@ -159,7 +160,9 @@ class FaultsTest(SprofdTestCase):
         thread (which the kernel gives the leader's TID): sprofd samples the
         new program, and the program runs as it does alone: same output and
         exit status, never stopped or traced once sprofd is done, whether
-        sprofd ends first (-d) or with the program."""
+        sprofd ends first (-d) or with the program. In pprof, each
+        program's locations are plain addresses in a mapping of its own
+        binary."""
         steps = 300000000
         sources = {}
         for src in ("faults.c", "execee.c"):
@@ -176,7 +179,7 @@ class FaultsTest(SprofdTestCase):
                     target = self.start_waiting_target("faults", "exec", 0.4, where, 3, EXECEE,
                                                        steps, 23, 2, int(ends == "duration"))
                     out = self.path("exec-%s-%s.prof" % (where, ends))
-                    args = ["-p", target.pid, "-F", 1000, "-o", out]
+                    args = ["-p", target.pid, "-F", 1000, "-o", out, "-f", "prof,pprof"]
                     if ends == "duration":
                         args += ["-d", 1.2]
                     p = self.spawn_sprofd(*args)
@@ -205,6 +208,26 @@ class FaultsTest(SprofdTestCase):
                         src = os.path.basename(key[0])
                         if src in ("faults.c", "execee.c"):
                             self.assertIn(key[2] + "(", sources[src], info)
+                    self.check_exec_pprof(out[:-len(".prof")] + ".pb.gz",
+                                          {"pre_exec_spin": "faults", "execee_work": "execee",
+                                           "execee_wait": "execee"})
+
+    def check_exec_pprof(self, path, binaries):
+        """Every location of a function in binaries (name -> binary) lies in
+        a mapping of that binary; no address carries a program number."""
+        pp = read_pprof(path)
+        seen = set()
+        for lid, (mapping, addr, lines) in pp["locations"].items():
+            self.assertLess(addr, 1 << 56, "location %d: %#x" % (lid, addr))
+            names = {pp["functions"][f][0] for f, _ in lines}
+            for name in names & set(binaries):
+                self.assertIn(mapping, pp["mappings"], "%s at %#x has no mapping" % (name, addr))
+                start, limit, mpath, _ = pp["mappings"][mapping]
+                self.assertEqual(os.path.basename(mpath), binaries[name], name)
+                self.assertTrue(start <= addr < limit, "%s: %#x not in [%#x, %#x)" % (
+                    name, addr, start, limit))
+                seen.add(binaries[name])
+        self.assertEqual(seen, set(binaries.values()), pp["mappings"])
 
     # -- 4 -----------------------------------------------------------------
 

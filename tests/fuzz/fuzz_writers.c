@@ -224,7 +224,11 @@ static struct profile *make_profile(struct fuzz_in *in, struct fctx *c, struct s
 	if (flags & 8)
 		mods = make_modules(in, c);
 	meta.thread_names = names;
-	meta.modules = mods;
+	meta.modules = (const struct modules *const *)&mods;
+	meta.nmodules = 1;
+	/* The sampler's program numbers above bit 56: addresses past it
+	 * belong to programs without mappings. */
+	meta.image_shift = flags & 16 ? 56 : 0;
 
 	*st = stacktab_new();
 	nstacks = 1 + fuzz_u8(in) % 64;
