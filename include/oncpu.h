@@ -1,6 +1,7 @@
 /* oncpu.h: which threads of a process are on a CPU, told by the kernel.
  * One software cpu-clock perf event per CPU samples whatever runs there at
- * the requested rate (idle excluded); each sample names a thread. The
+ * the requested mean rate, at random intervals (idle excluded); each
+ * sample names a thread. The
  * sampler stops exactly the threads named, soon after the kernel saw them
  * running, and never has to scan thousands of sleeping threads. Needs
  * perf_event_open on every CPU (root or CAP_PERFMON); where that is refused,
