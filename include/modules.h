@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+struct maps;
+
 struct module_map {
 	uint64_t start, limit;   /* [start, limit) */
 	uint64_t offset;         /* file offset of start */
@@ -25,6 +27,8 @@ struct modules {
  * /proc/PID/root, so a target in another mount namespace works). Returns
  * NULL, with the cause logged at debug level, if the maps cannot be read. */
 struct modules *modules_read(pid_t pid);
+/* The same from maps already read from the process pid. */
+struct modules *modules_from_maps(pid_t pid, const struct maps *mp);
 /* The mapping that holds addr, or NULL. */
 const struct module_map *modules_find(const struct modules *m, uint64_t addr);
 /* The build ID of an ELF file as lowercase hex into hex (at least 2 * 64 +

@@ -73,13 +73,22 @@ struct modules *modules_read(pid_t pid)
 {
 	struct maps *mp = maps_read(pid);
 	struct modules *m;
-	size_t cap = 0;
-	const char *last_path = NULL, *last_id = "";
 
 	if (!mp) {
 		log_debug("modules: cannot read /proc/%d/maps: %s", (int)pid, strerror(errno));
 		return NULL;
 	}
+	m = modules_from_maps(pid, mp);
+	maps_free(mp);
+	return m;
+}
+
+struct modules *modules_from_maps(pid_t pid, const struct maps *mp)
+{
+	struct modules *m;
+	size_t cap = 0;
+	const char *last_path = NULL, *last_id = "";
+
 	m = xcalloc(1, sizeof(*m));
 	m->strs = strtab_new();
 	for (size_t i = 0; i < mp->n; i++) {
@@ -110,7 +119,6 @@ struct modules *modules_read(pid_t pid)
 		}
 		mm->build_id = last_id;
 	}
-	maps_free(mp);
 	return m;
 }
 

@@ -49,10 +49,9 @@ struct oncpu {
 static void jitter(struct oncpu *o, struct ring *r, uint64_t sample_ns)
 {
 	uint64_t next = o->period / 2 + hash_u64(o->seed + ++o->seq) % (o->period + 1);
-	struct timespec ts;
 
-	if (o->timed && sample_ns && clock_gettime(CLOCK_MONOTONIC, &ts) == 0) {
-		uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	if (o->timed && sample_ns) {
+		uint64_t now = mono_ns();
 		uint64_t since = now > sample_ns ? now - sample_ns : 0;
 
 		next = next > since + o->period / 16 ? next - since : o->period / 16;

@@ -201,10 +201,8 @@ static void note_mapping(struct session *s, uint64_t pc)
 		return;
 	e = maps_find(mp, addr);
 	in_file = e && e->x && e->path[0];
+	mods = in_file ? modules_from_maps(s->o.pid, mp) : NULL;
 	maps_free(mp);
-	if (!in_file)
-		return;
-	mods = modules_read(s->o.pid);
 	if (mods && modules_find(mods, addr))
 		set_mods(s, image, mods);
 	else
