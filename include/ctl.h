@@ -20,7 +20,10 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
+
+struct pollfd;
 
 #include "sampler.h"
 
@@ -64,6 +67,46 @@ int ctl_reply(int fd, const char *word, const char *fmt, ...)
 /* Sends the file name in directory dirfd as a "file" reply. Returns 0 or
  * -1 (logged). */
 int ctl_send_file(int fd, int dirfd, const char *name, unsigned long long samples);
+
+/* The server: the listening socket and the connections waiting for their
+ * request line (a few per user other than root, each for a few seconds).
+ * A request line that parses goes to the handler, which answers it on
+ * caller->fd (with ctl_reply) or hands a dup of it on; the server closes
+ * the connection afterwards. The caller's owner polls the server's
+ * descriptors and calls ctl_server_serve. */
+struct ctl_server;
+/* Who sent a request, from the socket (SO_PEERCRED). */
+struct ctl_caller {
+	int fd;
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+};
+typedef void (*ctl_handler)(void *arg, const struct ctl_caller *caller,
+			    const struct ctl_request *r, uint64_t now);
+/* The entries ctl_server_pollfds fills. */
+#define CTL_SERVER_NFDS 17
+
+struct ctl_server *ctl_server_new(ctl_handler handler, void *arg);
+/* Listens on path (NULL: on nothing), unless it already does. Returns 0,
+ * or -1 (logged) if it cannot, keeping the socket it had. */
+int ctl_server_listen(struct ctl_server *sv, const char *path);
+/* The path listened on last, or NULL. */
+const char *ctl_server_path(const struct ctl_server *sv);
+bool ctl_server_listening(const struct ctl_server *sv);
+/* Stops listening and removes the socket; connections already accepted
+ * are still served. */
+void ctl_server_shut(struct ctl_server *sv);
+/* Fills pfd[0 .. CTL_SERVER_NFDS - 1] for poll (unused entries: fd -1). */
+void ctl_server_pollfds(const struct ctl_server *sv, struct pollfd *pfd);
+/* Accepts and reads what the poll found ready; now is CLOCK_MONOTONIC ns. */
+void ctl_server_serve(struct ctl_server *sv, const struct pollfd *pfd, uint64_t now);
+/* When the next connection times out (UINT64_MAX: none), and closing those
+ * that have. */
+uint64_t ctl_server_deadline(const struct ctl_server *sv);
+void ctl_server_expire(struct ctl_server *sv, uint64_t now);
+/* Stops listening, closes every connection (NULL is fine). */
+void ctl_server_free(struct ctl_server *sv);
 
 /* ---- client ---- */
 
