@@ -101,32 +101,38 @@ static int parse_size(const char *s, long lo, long hi, long *out)
 	return 0;
 }
 
+/* The profiling command's options; main() routes with them too. */
+static const struct option longopts[] = {
+	{ "pid", required_argument, NULL, 'p' },
+	{ "freq", required_argument, NULL, 'F' },
+	{ "duration", required_argument, NULL, 'd' },
+	{ "output", required_argument, NULL, 'o' },
+	{ "rows", required_argument, NULL, 'n' },
+	{ "sort", required_argument, NULL, 's' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "mode", required_argument, NULL, 'm' },
+	{ "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
+	{ "stack-size", required_argument, NULL, OPT_STACK_SIZE },
+	{ "unwind", required_argument, NULL, OPT_UNWIND },
+	{ "format", required_argument, NULL, 'f' },
+	{ "threads", no_argument, NULL, OPT_THREADS },
+	{ "lines", no_argument, NULL, OPT_LINES },
+	{ "no-inline", no_argument, NULL, OPT_NO_INLINE },
+	{ "raw-names", no_argument, NULL, OPT_RAW_NAMES },
+	{ "debuginfod", no_argument, NULL, OPT_DEBUGINFOD },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 },
+};
+
+const struct command_options profile_options = {
+	.longopts = longopts, .shortopts = ":p:F:d:o:f:n:s:m:qvh",
+};
+
 /* Only fills cli: what it asks for is done by cmd_profile. */
 int profile_parse_args(int argc, char **argv, struct cli *cli)
 {
-	static const struct option longopts[] = {
-		{ "pid", required_argument, NULL, 'p' },
-		{ "freq", required_argument, NULL, 'F' },
-		{ "duration", required_argument, NULL, 'd' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "rows", required_argument, NULL, 'n' },
-		{ "sort", required_argument, NULL, 's' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "mode", required_argument, NULL, 'm' },
-		{ "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
-		{ "stack-size", required_argument, NULL, OPT_STACK_SIZE },
-		{ "unwind", required_argument, NULL, OPT_UNWIND },
-		{ "format", required_argument, NULL, 'f' },
-		{ "threads", no_argument, NULL, OPT_THREADS },
-		{ "lines", no_argument, NULL, OPT_LINES },
-		{ "no-inline", no_argument, NULL, OPT_NO_INLINE },
-		{ "raw-names", no_argument, NULL, OPT_RAW_NAMES },
-		{ "debuginfod", no_argument, NULL, OPT_DEBUGINFOD },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, OPT_VERSION },
-		{ NULL, 0, NULL, 0 },
-	};
 	bool have_pid = false;
 	int ch;
 	long v;
@@ -140,7 +146,7 @@ int profile_parse_args(int argc, char **argv, struct cli *cli)
 	cli->sort = SORT_TOTTIME;
 	opterr = 0;
 	optind = 0;     /* glibc: start afresh, forgetting any earlier parse */
-	while ((ch = getopt_long(argc, argv, ":p:F:d:o:f:n:s:m:qvh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, profile_options.shortopts, longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'p':
 			if (parse_long(optarg, 1, INT_MAX, &v))
