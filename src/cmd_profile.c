@@ -213,11 +213,7 @@ int profile_parse_args(int argc, char **argv, struct cli *cli)
 			cli->quiet = true;
 			break;
 		case 'm':
-			if (strcmp(optarg, "cpu") == 0)
-				cli->so.mode = MODE_CPU;
-			else if (strcmp(optarg, "wall") == 0)
-				cli->so.mode = MODE_WALL;
-			else
+			if (sample_mode_parse(optarg, &cli->so.mode) < 0)
 				return bad_value("-m", optarg, "the mode must be cpu or wall");
 			break;
 		case OPT_STACK_SIZE:

@@ -50,7 +50,6 @@ struct kw {
 };
 
 static const char *const levels[] = { "error", "warning", "info", "debug", NULL };
-static const char *const modes[] = { "cpu", "wall", NULL };
 static const char *const selects[] = { "newest", "all", NULL };
 static const char *const kinds[] = { "pid", "pidfile", "exe", "cmdline", NULL };
 
@@ -72,7 +71,7 @@ static const struct kw table[K_COUNT] = {
 	[K_INTERVAL] = { "Interval", SC_BOTH, V_TIME, 0.1, 30 * 86400, false, NULL, "5m" },
 	/* Unset: a tenth of the interval. */
 	[K_JITTER] = { "Jitter", SC_BOTH, V_TIME, 0, 30 * 86400, false, NULL, NULL },
-	[K_MODE] = { "Mode", SC_BOTH, V_ENUM, 0, 0, false, modes, "cpu" },
+	[K_MODE] = { "Mode", SC_BOTH, V_ENUM, 0, 0, false, sample_mode_names, "cpu" },
 	[K_MAXDEPTH] = { "MaxDepth", SC_BOTH, V_UINT, 1, SPROFD_DEPTH_MAX, false, NULL, "256" },
 	[K_FORMATS] = { "Formats", SC_BOTH, V_FORMATS, 0, 0, false, NULL, "prof" },
 	[K_OUTPUTDIR] = { "OutputDir", SC_BOTH, V_DIR, 0, 0, false, NULL, "/var/lib/sprofd/%t" },
@@ -1091,7 +1090,7 @@ void config_print(const struct config *c, FILE *f)
 		print_time(f, "\tDuration", t->duration, false);
 		print_time(f, "\tInterval", t->interval, false);
 		print_time(f, "\tJitter", t->jitter, false);
-		fprintf(f, "\tMode %s\n", modes[t->mode]);
+		fprintf(f, "\tMode %s\n", sample_mode_name(t->mode));
 		fprintf(f, "\tMaxDepth %d\n", t->max_depth);
 		fputs("\tFormats ", f);
 		print_quoted(f, t->formats);

@@ -48,7 +48,7 @@ void ctl_request_format(const struct ctl_request *r, char *buf, size_t len)
 		 * stopped". */
 		snprintf(buf, len, "profile pid=%d duration=%.3f freq=%u mode=%s formats=%s rows=%d\n",
 			 (int)r->pid, r->duration > 0 && r->duration < 0.001 ? 0.001 : r->duration,
-			 r->hz, r->mode == MODE_WALL ? "wall" : "cpu", r->formats, r->rows);
+			 r->hz, sample_mode_name(r->mode), r->formats, r->rows);
 		break;
 	}
 }
@@ -90,11 +90,7 @@ static int parse_pair(struct ctl_request *r, const char *key, const char *val, c
 		}
 		r->hz = (unsigned)v;
 	} else if (strcmp(key, "mode") == 0) {
-		if (strcmp(val, "cpu") == 0)
-			r->mode = MODE_CPU;
-		else if (strcmp(val, "wall") == 0)
-			r->mode = MODE_WALL;
-		else {
+		if (sample_mode_parse(val, &r->mode) < 0) {
 			snprintf(why, len, "the mode must be cpu or wall, not '%s'", val);
 			return -1;
 		}
