@@ -1,6 +1,7 @@
 /* workermsg.c: the supervisor-worker messages (see workermsg.h). */
 #include "workermsg.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -59,7 +60,7 @@ int wmsg_decode(const void *buf, size_t n, struct wmsg *m)
 			return -1;
 		memcpy(num, p + 5, n - 5);
 		num[n - 5] = '\0';
-		if (parse_long(num, 1, WMSG_STRIDE_MAX, &v) < 0)
+		if (!isdigit((unsigned char)num[0]) || parse_long(num, 1, WMSG_STRIDE_MAX, &v) < 0)
 			return -1;
 		m->kind = WMSG_RATE;
 		m->stride = (unsigned)v;
