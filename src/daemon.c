@@ -721,36 +721,35 @@ static void start_ondemand(struct daemon *d, const struct ctl_caller *c, const s
 }
 
 /* Answers one request (ctl_handler) from what the daemon knows. */
-static void on_request(void *arg, const struct ctl_caller *c, const struct ctl_request *req,
+static void on_request(void *arg, const struct ctl_caller *c, const struct ctl_request *r,
 		       uint64_t now)
 {
 	struct daemon *d = arg;
-	const struct ctl_request r = *req;
 
 	if (d->stopping) {
 		ctl_reply(c->fd, "err", "%d the daemon is shutting down", EXIT_INTERNAL);
 		return;
 	}
-	switch (r.cmd) {
+	switch (r->cmd) {
 	case CTL_STATUS:
 		send_status(d, c, now);
 		break;
 	case CTL_PROFILE:
-		start_ondemand(d, c, &r, now);
+		start_ondemand(d, c, r, now);
 		break;
 	case CTL_RUN: {
-		struct tstate *ts = tstate_by_name(d, r.target);
+		struct tstate *ts = tstate_by_name(d, r->target);
 		if (c->uid != 0) {
 			ctl_reply(c->fd, "err", "%d only root may start a target's run", EXIT_PERM);
 		} else if (!ts) {
-			ctl_reply(c->fd, "err", "%d no target named '%s' in %s", EXIT_USAGE, r.target,
+			ctl_reply(c->fd, "err", "%d no target named '%s' in %s", EXIT_USAGE, r->target,
 				  d->cfg_path);
 		} else {
 			/* The timer runs it at once; its timetable goes on from now. */
 			ts->next = now;
 			ts->base = now - (uint64_t)(ts->interval * 1e9);
-			log_info("target %s: run requested on the control socket", r.target);
-			ctl_reply(c->fd, "msg", "target %s runs now", r.target);
+			log_info("target %s: run requested on the control socket", r->target);
+			ctl_reply(c->fd, "msg", "target %s runs now", r->target);
 			ctl_reply(c->fd, "ok", "%s", "");
 		}
 		break;
