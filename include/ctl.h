@@ -44,6 +44,11 @@ struct ctl_request {
 
 /* ---- both sides ---- */
 
+/* What a client sends to end its profile early. */
+#define CTL_STOP "stop\n"
+/* Whether the n bytes a client sent while its profile runs ask to stop. */
+bool ctl_wants_stop(const char *buf, size_t n);
+
 /* Fills r with the defaults of a profile request. */
 void ctl_request_init(struct ctl_request *r);
 /* The request as one line (with its newline). */
@@ -54,12 +59,6 @@ int ctl_request_parse(const char *line, struct ctl_request *r, char *why, size_t
 
 /* ---- server ---- */
 
-/* Listens on path (mode 0666: the daemon checks each caller), replacing a
- * stale socket but never a live one. Returns the descriptor (non-blocking,
- * close-on-exec), or -1 after logging why. */
-int ctl_listen(const char *path);
-/* Who is on the other end of a connection. Returns 0 or -1. */
-int ctl_peer(int fd, uid_t *uid, gid_t *gid, pid_t *pid);
 /* Sends one reply line: word, a blank, then the formatted text. Returns 0,
  * or -1 if the client is gone. Never raises SIGPIPE. */
 int ctl_reply(int fd, const char *word, const char *fmt, ...)

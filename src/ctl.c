@@ -53,6 +53,11 @@ void ctl_request_format(const struct ctl_request *r, char *buf, size_t len)
 	}
 }
 
+bool ctl_wants_stop(const char *buf, size_t n)
+{
+	return memmem(buf, n, "stop", 4) != NULL;
+}
+
 /* Applies one key=value of a profile or run request. */
 static int parse_pair(struct ctl_request *r, const char *key, const char *val, char *why,
 		      size_t len)
@@ -264,7 +269,10 @@ static int socket_clear_stale(const char *path, const struct sockaddr_un *sa)
 	return 0;
 }
 
-int ctl_listen(const char *path)
+/* Listens on path (mode 0666: the daemon checks each caller), replacing a
+ * stale socket but never a live one. Returns the descriptor (non-blocking,
+ * close-on-exec), or -1 after logging why. */
+static int ctl_listen(const char *path)
 {
 	struct sockaddr_un sa;
 	mode_t um;
@@ -297,7 +305,8 @@ int ctl_listen(const char *path)
 	return fd;
 }
 
-int ctl_peer(int fd, uid_t *uid, gid_t *gid, pid_t *pid)
+/* Who is on the other end of a connection. Returns 0 or -1. */
+static int ctl_peer(int fd, uid_t *uid, gid_t *gid, pid_t *pid)
 {
 	struct ucred cr;
 	socklen_t len = sizeof(cr);
@@ -634,7 +643,7 @@ static ssize_t reader_fill(struct reader *r)
 				r->stop_sent = true;
 				log_info("%s: stopping; the daemon writes what was sampled",
 					 strsignal((int)si.ssi_signo));
-				if (send_all(r->fd, "stop\n", 5) < 0)
+				if (send_all(r->fd, CTL_STOP, strlen(CTL_STOP)) < 0)
 					return -1;
 			}
 		}

@@ -303,15 +303,14 @@ static bool on_client(struct session *s, int fd, void *arg)
 {
 	struct wstate *st = arg;
 	char buf[128];
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	ssize_t n = read(fd, buf, sizeof(buf));
 
 	if (n <= 0) {
 		st->client_gone = true;
 		session_stop(s);
 		return false;
 	}
-	buf[n] = '\0';
-	if (strstr(buf, "stop"))
+	if (ctl_wants_stop(buf, (size_t)n))
 		session_stop(s);
 	return true;
 }

@@ -179,6 +179,17 @@ START_TEST(test_reply_one_line)
 }
 END_TEST
 
+/* The client's stop line, as the worker reads it from the connection. */
+START_TEST(test_wants_stop)
+{
+	ck_assert(ctl_wants_stop(CTL_STOP, strlen(CTL_STOP)));
+	ck_assert(ctl_wants_stop("\0stop", 5));
+	ck_assert(!ctl_wants_stop("sto", 3));
+	ck_assert(!ctl_wants_stop("stop", 3));
+	ck_assert(!ctl_wants_stop("", 0));
+}
+END_TEST
+
 /* What the server handed to the handler. */
 struct seen {
 	int calls;
@@ -345,6 +356,7 @@ Suite *suite_ctl(void)
 	tcase_add_test(tc, test_request_round_trip);
 	tcase_add_test(tc, test_request_refused);
 	tcase_add_test(tc, test_reply_one_line);
+	tcase_add_test(tc, test_wants_stop);
 	tcase_add_test(tc, test_server);
 	tcase_add_test(tc, test_server_relisten);
 	suite_add_tcase(s, tc);
