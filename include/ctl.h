@@ -14,7 +14,12 @@
  *   err CODE TEXT            failure with an exit code of sprofd.h; last line
  *   ok                       success; last line
  * While a profile is being taken the client may send "stop" to end it
- * early; the results still come. A client that hangs up abandons it. */
+ * early; the results still come. A client that hangs up abandons it.
+ *
+ * This module owns the protocol on both sides, the server's listening
+ * socket and waiting connections, and the client; what a request does is
+ * the daemon's business (its handler, and the worker that answers an
+ * on-demand profile). */
 #ifndef SPROFD_CTL_H
 #define SPROFD_CTL_H
 
@@ -23,9 +28,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-struct pollfd;
-
 #include "sampler.h"
+
+struct pollfd;
 
 #define CTL_LINE_MAX 1024
 
