@@ -3,6 +3,17 @@
 #ifndef SPROFD_COMMANDS_H
 #define SPROFD_COMMANDS_H
 
+#include <getopt.h>
+
+/* A command's options as getopt_long takes them: the one table each
+ * command parses with, and main() routes with. */
+struct command_options {
+	const struct option *longopts;
+	const char *shortopts;      /* with the leading ':' */
+};
+extern const struct command_options profile_options;
+extern const struct command_options daemon_options;
+
 /* sprofd [-p PID ...]: profile one process (the default command). */
 int cmd_profile(int argc, char **argv);
 /* sprofd report FILE.prof: the console table of a saved profile. */

@@ -1,7 +1,8 @@
 /* daemon.h: sprofd as a service. One supervising process reads the
  * configuration, keeps each target's timetable, answers the control socket
- * and forks one worker process per profile; the worker attaches, samples,
- * writes the files and exits. ptrace ties tracees to the thread that
+ * (whose connections ctl.h's server keeps) and forks one worker process per
+ * profile (worker.h); the worker attaches, samples, writes the files and
+ * exits. ptrace ties tracees to the thread that
  * attached, and each session waits for SIGCHLD on its own, so profiles
  * never share a process: a worker that crashes or hangs takes no other
  * profile with it, and killing it only detaches its target. The supervisor

@@ -6,7 +6,12 @@
  * KCachegrind looks for). With -o PATH, the first format of the list goes
  * to PATH exactly; each other format to PATH with the first format's
  * extension (or callgrind.out. prefix) replaced by its own, except
- * callgrind, which goes to callgrind.out.COMM.PID.TIME beside PATH. */
+ * callgrind, which goes to callgrind.out.COMM.PID.TIME beside PATH.
+ *
+ * Every file is written under a temporary name first, ".NAME.RANDOM" in
+ * the same directory, then renamed (writer.c). This module makes those
+ * names and reads them back, with the default names, for the daemon's
+ * retention (schedule.c): no other module spells a name. */
 #ifndef SPROFD_OUTPUT_H
 #define SPROFD_OUTPUT_H
 
@@ -29,6 +34,17 @@ struct output_opts {
 int output_check_formats(const char *formats, char *err, size_t errlen);
 /* The path that format id is written to (see above); malloc'd. */
 char *output_path(const struct output_opts *o, const char *id);
+/* The length of the random part of a temporary name. */
+#define OUTPUT_TEMP_RANDOM 8
+/* The temporary name for path: ".BASE.RANDOM" in path's directory, BASE
+ * its base name (cut to 200 bytes), RANDOM OUTPUT_TEMP_RANDOM lower-case
+ * letters and digits drawn from r. malloc'd. */
+char *output_temp_name(const char *path, uint64_t r);
+/* Whether name is one output_path gives by default (COMM.PID.TIME.EXT or
+ * PREFIX.COMM.PID.TIME), or the temporary name of one (*temp set), and if
+ * so which profile: all the files of one profile, one per format, have the
+ * same pid and time. */
+bool output_parse_name(const char *name, uint32_t *pid, uint64_t *time, bool *temp);
 /* Writes every requested format (each once, in the order given). Logs
  * "wrote PATH (N samples)" lines (info level) and one line per failure,
  * and goes on with the next format after one fails. Returns 0 if all were

@@ -34,6 +34,14 @@ enum sample_mode {
 	MODE_WALL,  /* every thread counts at every tick */
 };
 
+/* The modes' names, as every command line, the configuration and the
+ * control socket spell them: indexed by enum sample_mode, NULL after the
+ * last. */
+extern const char *const sample_mode_names[];
+/* Parses a mode's name. Returns 0, or -1 leaving *m alone. */
+int sample_mode_parse(const char *name, enum sample_mode *m);
+const char *sample_mode_name(enum sample_mode m);
+
 struct sampler_conf {
 	enum sample_mode mode;
 	bool unwind_ptrace;     /* naive baseline: unwind in place while stopped */

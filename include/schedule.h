@@ -58,11 +58,6 @@ struct rfile {
 	bool drop;          /* set by retention_plan */
 };
 
-/* Whether name is that of a profile sprofd writes (COMM.PID.TIME.EXT or
- * PREFIX.COMM.PID.TIME), and if so which profile: all the files of one
- * profile, one per format, have the same pid and time. A leading '.'
- * marks an unfinished temporary file. */
-bool retention_parse_name(const char *name, uint32_t *pid, uint64_t *time, bool *temp);
 /* Marks the files to delete: the profiles (groups of files of one profile)
  * are ranked newest first; the newest is always kept, and from the first
  * one that is older than keep->max_age or would bring the kept files or
@@ -71,7 +66,7 @@ bool retention_parse_name(const char *name, uint32_t *pid, uint64_t *time, bool 
  * Files that are not sprofd's are never marked. Returns the count marked. */
 size_t retention_plan(struct rfile *files, size_t n, const struct keep *keep, double now);
 /* Applies retention to the directory dir: only regular files owned by us
- * whose names retention_parse_name accepts are considered. Returns the
+ * whose names output_parse_name accepts are considered. Returns the
  * number of files removed, or -1 (logged) if dir is unusable. */
 int retention_apply(const char *dir, const struct keep *keep);
 

@@ -88,11 +88,7 @@ int cmd_ctl(int argc, char **argv)
 			r.hz = (unsigned)v;
 			break;
 		case 'm':
-			if (strcmp(optarg, "cpu") == 0)
-				r.mode = MODE_CPU;
-			else if (strcmp(optarg, "wall") == 0)
-				r.mode = MODE_WALL;
-			else {
+			if (sample_mode_parse(optarg, &r.mode) < 0) {
 				log_err("-m %s: the mode must be cpu or wall", optarg);
 				return EXIT_USAGE;
 			}

@@ -32,24 +32,31 @@ static void usage(FILE *f)
 
 enum { OPT_SYSLOG = 256 };
 
+/* The daemon's options; main() routes with them too. */
+static const struct option longopts[] = {
+	{ "daemon", no_argument, NULL, 'D' },
+	{ "background", no_argument, NULL, 'b' },
+	{ "test", no_argument, NULL, 't' },
+	{ "config", required_argument, NULL, 'c' },
+	{ "syslog", no_argument, NULL, OPT_SYSLOG },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+const struct command_options daemon_options = {
+	.longopts = longopts, .shortopts = ":Dbtc:vh",
+};
+
 int cmd_daemon(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "daemon", no_argument, NULL, 'D' },
-		{ "background", no_argument, NULL, 'b' },
-		{ "test", no_argument, NULL, 't' },
-		{ "config", required_argument, NULL, 'c' },
-		{ "syslog", no_argument, NULL, OPT_SYSLOG },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct daemon_opts o = { .config = CONFIG_DEFAULT_PATH };
 	bool run = false, test = false;
 	int ch;
 
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":Dbtc:vh", longopts, NULL)) != -1) {
+	optind = 0;     /* glibc: start afresh, forgetting any earlier parse */
+	while ((ch = getopt_long(argc, argv, daemon_options.shortopts, longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'D':
 			run = true;

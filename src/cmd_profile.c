@@ -4,7 +4,6 @@
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +19,7 @@
 #include "output.h"
 #include "profile.h"
 #include "report.h"
+#include "run.h"
 #include "session.h"
 #include "sprofd.h"
 #include "util.h"
@@ -101,32 +101,38 @@ static int parse_size(const char *s, long lo, long hi, long *out)
 	return 0;
 }
 
+/* The profiling command's options; main() routes with them too. */
+static const struct option longopts[] = {
+	{ "pid", required_argument, NULL, 'p' },
+	{ "freq", required_argument, NULL, 'F' },
+	{ "duration", required_argument, NULL, 'd' },
+	{ "output", required_argument, NULL, 'o' },
+	{ "rows", required_argument, NULL, 'n' },
+	{ "sort", required_argument, NULL, 's' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "mode", required_argument, NULL, 'm' },
+	{ "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
+	{ "stack-size", required_argument, NULL, OPT_STACK_SIZE },
+	{ "unwind", required_argument, NULL, OPT_UNWIND },
+	{ "format", required_argument, NULL, 'f' },
+	{ "threads", no_argument, NULL, OPT_THREADS },
+	{ "lines", no_argument, NULL, OPT_LINES },
+	{ "no-inline", no_argument, NULL, OPT_NO_INLINE },
+	{ "raw-names", no_argument, NULL, OPT_RAW_NAMES },
+	{ "debuginfod", no_argument, NULL, OPT_DEBUGINFOD },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 },
+};
+
+const struct command_options profile_options = {
+	.longopts = longopts, .shortopts = ":p:F:d:o:f:n:s:m:qvh",
+};
+
 /* Only fills cli: what it asks for is done by cmd_profile. */
 int profile_parse_args(int argc, char **argv, struct cli *cli)
 {
-	static const struct option longopts[] = {
-		{ "pid", required_argument, NULL, 'p' },
-		{ "freq", required_argument, NULL, 'F' },
-		{ "duration", required_argument, NULL, 'd' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "rows", required_argument, NULL, 'n' },
-		{ "sort", required_argument, NULL, 's' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "mode", required_argument, NULL, 'm' },
-		{ "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
-		{ "stack-size", required_argument, NULL, OPT_STACK_SIZE },
-		{ "unwind", required_argument, NULL, OPT_UNWIND },
-		{ "format", required_argument, NULL, 'f' },
-		{ "threads", no_argument, NULL, OPT_THREADS },
-		{ "lines", no_argument, NULL, OPT_LINES },
-		{ "no-inline", no_argument, NULL, OPT_NO_INLINE },
-		{ "raw-names", no_argument, NULL, OPT_RAW_NAMES },
-		{ "debuginfod", no_argument, NULL, OPT_DEBUGINFOD },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, OPT_VERSION },
-		{ NULL, 0, NULL, 0 },
-	};
 	bool have_pid = false;
 	int ch;
 	long v;
@@ -140,7 +146,7 @@ int profile_parse_args(int argc, char **argv, struct cli *cli)
 	cli->sort = SORT_TOTTIME;
 	opterr = 0;
 	optind = 0;     /* glibc: start afresh, forgetting any earlier parse */
-	while ((ch = getopt_long(argc, argv, ":p:F:d:o:f:n:s:m:qvh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, profile_options.shortopts, longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'p':
 			if (parse_long(optarg, 1, INT_MAX, &v))
@@ -207,11 +213,7 @@ int profile_parse_args(int argc, char **argv, struct cli *cli)
 			cli->quiet = true;
 			break;
 		case 'm':
-			if (strcmp(optarg, "cpu") == 0)
-				cli->so.mode = MODE_CPU;
-			else if (strcmp(optarg, "wall") == 0)
-				cli->so.mode = MODE_WALL;
-			else
+			if (sample_mode_parse(optarg, &cli->so.mode) < 0)
 				return bad_value("-m", optarg, "the mode must be cpu or wall");
 			break;
 		case OPT_STACK_SIZE:
@@ -265,27 +267,29 @@ int profile_parse_args(int argc, char **argv, struct cli *cli)
 	return EXIT_OK;
 }
 
-/* Waits for the session to end by itself or for a signal to end it. */
-static void wait_for_end(struct session *s, int sigfd)
+/* A stop signal (run_watch): says so and ends the session; one is enough. */
+static bool on_signal(struct session *s, int sigfd, void *arg)
 {
-	struct pollfd pfd[2] = {
-		{ .fd = sigfd, .events = POLLIN },
-		{ .fd = session_done_fd(s), .events = POLLIN },
-	};
+	struct signalfd_siginfo si;
 
-	for (;;) {
-		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
-			break;
-		if (pfd[1].revents & POLLIN)
-			break;
-		if (pfd[0].revents & POLLIN) {
-			struct signalfd_siginfo si;
-			if (read(sigfd, &si, sizeof(si)) == sizeof(si))
-				log_info("%s: stopping and writing the profile", strsignal((int)si.ssi_signo));
-			session_stop(s);
-			break;
-		}
-	}
+	if (read(sigfd, &si, sizeof(si)) == sizeof(si))
+		log_info("%s: stopping and writing the profile", strsignal((int)si.ssi_signo));
+	session_stop(s);
+	return false;
+}
+
+/* Attached (run_started_fn): says what is sampled, and for how long. */
+static int on_started(struct session *s, void *arg)
+{
+	const struct cli *cli = arg;
+
+	if (cli->so.duration > 0)
+		log_info("sampling PID %d (%s) at %u Hz for %g s", (int)cli->so.pid, session_comm(s),
+			 cli->so.hz, cli->so.duration);
+	else
+		log_info("sampling PID %d (%s) at %u Hz; Ctrl-C to stop", (int)cli->so.pid,
+			 session_comm(s), cli->so.hz);
+	return EXIT_OK;
 }
 
 int cmd_profile(int argc, char **argv)
@@ -333,19 +337,16 @@ int cmd_profile(int argc, char **argv)
 		return EXIT_INTERNAL;
 	}
 
-	s = session_start(&cli.so, &code);
+	{
+		struct run_watch watch = { .fd = sigfd, .ready = on_signal };
+
+		code = run_session(&cli.so, on_started, &cli, &watch, 1, &s, &p);
+	}
 	if (!s)
 		return code;
-	if (cli.so.duration > 0)
-		log_info("sampling PID %d (%s) at %u Hz for %g s", (int)cli.so.pid, session_comm(s),
-			 cli.so.hz, cli.so.duration);
-	else
-		log_info("sampling PID %d (%s) at %u Hz; Ctrl-C to stop", (int)cli.so.pid,
-			 session_comm(s), cli.so.hz);
-	wait_for_end(s, sigfd);
-	if (session_join(s) < 0) {
+	if (code == EXIT_INTERNAL) {
 		session_free(s);
-		return EXIT_INTERNAL;
+		return code;
 	}
 	{
 		const struct sampler_stats *st = session_stats(s);
@@ -375,7 +376,6 @@ int cmd_profile(int argc, char **argv)
 		log_info("PID %d started another program; both are in the profile", (int)cli.so.pid);
 	}
 
-	p = session_profile(s);
 	if (!p) {
 		log_err("no samples were taken from PID %d (%s); no profile written",
 			(int)cli.so.pid, session_comm(s));

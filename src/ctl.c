@@ -1,5 +1,6 @@
-/* ctl.c: the control socket's protocol, its server helpers and its client
- * (see ctl.h). */
+/* ctl.c: the control socket's protocol, its server (listening, the
+ * connections, reading and parsing request lines) and its client (see
+ * ctl.h). */
 #include "ctl.h"
 
 #include <errno.h>
@@ -47,9 +48,14 @@ void ctl_request_format(const struct ctl_request *r, char *buf, size_t len)
 		 * stopped". */
 		snprintf(buf, len, "profile pid=%d duration=%.3f freq=%u mode=%s formats=%s rows=%d\n",
 			 (int)r->pid, r->duration > 0 && r->duration < 0.001 ? 0.001 : r->duration,
-			 r->hz, r->mode == MODE_WALL ? "wall" : "cpu", r->formats, r->rows);
+			 r->hz, sample_mode_name(r->mode), r->formats, r->rows);
 		break;
 	}
+}
+
+bool ctl_wants_stop(const char *buf, size_t n)
+{
+	return memmem(buf, n, "stop", 4) != NULL;
 }
 
 /* Applies one key=value of a profile or run request. */
@@ -89,11 +95,7 @@ static int parse_pair(struct ctl_request *r, const char *key, const char *val, c
 		}
 		r->hz = (unsigned)v;
 	} else if (strcmp(key, "mode") == 0) {
-		if (strcmp(val, "cpu") == 0)
-			r->mode = MODE_CPU;
-		else if (strcmp(val, "wall") == 0)
-			r->mode = MODE_WALL;
-		else {
+		if (sample_mode_parse(val, &r->mode) < 0) {
 			snprintf(why, len, "the mode must be cpu or wall, not '%s'", val);
 			return -1;
 		}
@@ -267,7 +269,10 @@ static int socket_clear_stale(const char *path, const struct sockaddr_un *sa)
 	return 0;
 }
 
-int ctl_listen(const char *path)
+/* Listens on path (mode 0666: the daemon checks each caller), replacing a
+ * stale socket but never a live one. Returns the descriptor (non-blocking,
+ * close-on-exec), or -1 after logging why. */
+static int ctl_listen(const char *path)
 {
 	struct sockaddr_un sa;
 	mode_t um;
@@ -300,7 +305,8 @@ int ctl_listen(const char *path)
 	return fd;
 }
 
-int ctl_peer(int fd, uid_t *uid, gid_t *gid, pid_t *pid)
+/* Who is on the other end of a connection. Returns 0 or -1. */
+static int ctl_peer(int fd, uid_t *uid, gid_t *gid, pid_t *pid)
 {
 	struct ucred cr;
 	socklen_t len = sizeof(cr);
@@ -389,6 +395,219 @@ gone:
 	return -1;
 }
 
+/* ---- server: connections ---- */
+
+/* Connections waiting for their request line at once... */
+#define CTL_MAX_CONNS (CTL_SERVER_NFDS - 1)
+/* ... each for this long... */
+#define CONN_TIMEOUT_NS (5 * 1000000000ull)
+/* ... and a user other than root this many at once. */
+#define CONNS_PER_USER 4
+
+struct ctl_conn {
+	struct ctl_caller who;     /* who.fd -1: free */
+	char buf[CTL_LINE_MAX];
+	size_t len;
+	uint64_t deadline;
+};
+
+struct ctl_server {
+	int lfd;
+	char *path;                /* what lfd listens on */
+	ctl_handler handler;
+	void *arg;
+	struct ctl_conn conns[CTL_MAX_CONNS];
+};
+
+struct ctl_server *ctl_server_new(ctl_handler handler, void *arg)
+{
+	struct ctl_server *sv = xcalloc(1, sizeof(*sv));
+
+	sv->lfd = -1;
+	sv->handler = handler;
+	sv->arg = arg;
+	for (int i = 0; i < CTL_MAX_CONNS; i++)
+		sv->conns[i].who.fd = -1;
+	return sv;
+}
+
+int ctl_server_listen(struct ctl_server *sv, const char *want)
+{
+	int fd;
+
+	if (want && sv->path && strcmp(want, sv->path) == 0)
+		return 0;
+	fd = want ? ctl_listen(want) : -1;
+	if (want && fd < 0) {
+		if (sv->lfd >= 0)
+			log_warn("keeping the control socket %s", sv->path);
+		return -1;
+	}
+	if (sv->lfd >= 0) {
+		close(sv->lfd);
+		unlink(sv->path);
+	}
+	free(sv->path);
+	sv->lfd = fd;
+	sv->path = want ? xstrdup(want) : NULL;
+	return 0;
+}
+
+const char *ctl_server_path(const struct ctl_server *sv)
+{
+	return sv->path;
+}
+
+bool ctl_server_listening(const struct ctl_server *sv)
+{
+	return sv->lfd >= 0;
+}
+
+void ctl_server_shut(struct ctl_server *sv)
+{
+	if (sv->lfd < 0)
+		return;
+	close(sv->lfd);
+	sv->lfd = -1;
+	unlink(sv->path);
+}
+
+static void conn_close(struct ctl_conn *c)
+{
+	if (c->who.fd >= 0)
+		close(c->who.fd);
+	c->who.fd = -1;
+	c->len = 0;
+}
+
+/* Accepts waiting clients and notes who they are. A user other than root
+ * may have only a few connections waiting for their request line, so
+ * that one user cannot take every slot from the others. */
+static void conn_accept(struct ctl_server *sv, uint64_t now)
+{
+	for (;;) {
+		int fd = accept4(sv->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		struct ctl_conn *c = NULL;
+		unsigned mine = 0;
+		uid_t uid;
+		gid_t gid;
+		pid_t pid;
+
+		if (fd < 0)
+			return;
+		if (ctl_peer(fd, &uid, &gid, &pid) < 0) {
+			close(fd);
+			continue;
+		}
+		for (int i = 0; i < CTL_MAX_CONNS; i++) {
+			if (sv->conns[i].who.fd < 0 && !c)
+				c = &sv->conns[i];
+			else if (sv->conns[i].who.fd >= 0 && sv->conns[i].who.uid == uid)
+				mine++;
+		}
+		if (uid != 0 && mine >= CONNS_PER_USER) {
+			ctl_reply(fd, "err", "%d you have %u connections waiting already; try again",
+				  EXIT_INTERNAL, mine);
+			close(fd);
+			continue;
+		}
+		if (!c) {
+			ctl_reply(fd, "err", "%d too many connections; try again", EXIT_INTERNAL);
+			close(fd);
+			continue;
+		}
+		c->who = (struct ctl_caller){ .fd = fd, .uid = uid, .gid = gid, .pid = pid };
+		c->len = 0;
+		c->deadline = now + CONN_TIMEOUT_NS;
+	}
+}
+
+/* Reads from a client until its request line is complete, then has it
+ * answered; the connection is closed afterwards (a worker keeps its own
+ * copy). */
+static void conn_read(struct ctl_server *sv, struct ctl_conn *c, uint64_t now)
+{
+	ssize_t n = read(c->who.fd, c->buf + c->len, sizeof(c->buf) - 1 - c->len);
+	struct ctl_request r;
+	char why[256], *nl;
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		conn_close(c);
+		return;
+	}
+	c->len += (size_t)n;
+	c->buf[c->len] = '\0';
+	nl = memchr(c->buf, '\n', c->len);
+	/* A NUL would cut the line short of what the client meant. */
+	if (memchr(c->buf, '\0', nl ? (size_t)(nl - c->buf) : c->len)) {
+		ctl_reply(c->who.fd, "err", "%d the request holds a NUL byte", EXIT_USAGE);
+		conn_close(c);
+		return;
+	}
+	if (!nl) {
+		if (c->len == sizeof(c->buf) - 1) {
+			ctl_reply(c->who.fd, "err", "%d request too long: no end of line in %zu bytes",
+				  EXIT_USAGE, sizeof(c->buf) - 1);
+			conn_close(c);
+		}
+		return;
+	}
+	*nl = '\0';
+	if (ctl_request_parse(c->buf, &r, why, sizeof(why)) < 0)
+		ctl_reply(c->who.fd, "err", "%d %s", EXIT_USAGE, why);
+	else
+		sv->handler(sv->arg, &c->who, &r, now);
+	conn_close(c);
+}
+
+void ctl_server_pollfds(const struct ctl_server *sv, struct pollfd *pfd)
+{
+	pfd[0] = (struct pollfd){ .fd = sv->lfd, .events = POLLIN };
+	for (int i = 0; i < CTL_MAX_CONNS; i++)
+		pfd[1 + i] = (struct pollfd){ .fd = sv->conns[i].who.fd, .events = POLLIN };
+}
+
+void ctl_server_serve(struct ctl_server *sv, const struct pollfd *pfd, uint64_t now)
+{
+	/* Descriptors may have changed since the poll (a reload): act only
+	 * on those that are still the same. */
+	if (sv->lfd >= 0 && pfd[0].fd == sv->lfd && (pfd[0].revents & POLLIN))
+		conn_accept(sv, now);
+	for (int i = 0; i < CTL_MAX_CONNS; i++)
+		if (pfd[1 + i].fd >= 0 && pfd[1 + i].fd == sv->conns[i].who.fd && pfd[1 + i].revents)
+			conn_read(sv, &sv->conns[i], now);
+}
+
+uint64_t ctl_server_deadline(const struct ctl_server *sv)
+{
+	uint64_t t = UINT64_MAX;
+
+	for (int i = 0; i < CTL_MAX_CONNS; i++)
+		if (sv->conns[i].who.fd >= 0 && sv->conns[i].deadline < t)
+			t = sv->conns[i].deadline;
+	return t;
+}
+
+void ctl_server_expire(struct ctl_server *sv, uint64_t now)
+{
+	for (int i = 0; i < CTL_MAX_CONNS; i++)
+		if (sv->conns[i].who.fd >= 0 && now >= sv->conns[i].deadline)
+			conn_close(&sv->conns[i]);
+}
+
+void ctl_server_free(struct ctl_server *sv)
+{
+	if (!sv)
+		return;
+	ctl_server_shut(sv);
+	for (int i = 0; i < CTL_MAX_CONNS; i++)
+		conn_close(&sv->conns[i]);
+	free(sv->path);
+	free(sv);
+}
+
 /* ---- client ---- */
 
 /* Buffered reading from the daemon; SIGINT and SIGTERM on sigfd send it
@@ -424,7 +643,7 @@ static ssize_t reader_fill(struct reader *r)
 				r->stop_sent = true;
 				log_info("%s: stopping; the daemon writes what was sampled",
 					 strsignal((int)si.ssi_signo));
-				if (send_all(r->fd, "stop\n", 5) < 0)
+				if (send_all(r->fd, CTL_STOP, strlen(CTL_STOP)) < 0)
 					return -1;
 			}
 		}

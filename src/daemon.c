@@ -1,17 +1,16 @@
-/* daemon.c: the supervisor and its workers (see daemon.h).
+/* daemon.c: the supervisor (see daemon.h): the configuration and its
+ * reloads, each target's timetable, the workers (worker.c) it forks and
+ * reaps, their CPU budgets, the signals, and the answers to control
+ * socket requests, which need all of these.
  *
  * The supervisor is single-threaded and never traces anything: one poll
  * loop over a signalfd (SIGCHLD, SIGHUP, SIGUSR1, SIGTERM, SIGINT), the
- * control socket and its connections, and one socket per worker. Timers
- * (the next run of each target, the budget check, overrun deadlines) set
- * the poll timeout. A worker is forked with only its own descriptors;
- * it talks to the supervisor in short datagrams:
- *   supervisor -> worker: "rate STRIDE", "snap", "stop"
- *   worker -> supervisor: "attached COMM", "wrote"
- * and, for an on-demand profile, answers the client's connection itself. */
+ * control socket's descriptors (ctl.h's server) and one socket per worker
+ * (the messages of workermsg.h). Timers (the next run of each target, the
+ * budget check, overrun deadlines, idle clients) set the poll timeout.
+ * Starting as a service (background, pidfile, systemd) is service.c's. */
 #include "daemon.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -38,16 +37,13 @@
 #include "profile.h"
 #include "report.h"
 #include "schedule.h"
-#include "session.h"
+#include "service.h"
 #include "sprofd.h"
 #include "util.h"
+#include "worker.h"
+#include "workermsg.h"
 
 #define NS 1000000000ull
-#define MAX_CONNS 16
-/* A client has this long to send its request line... */
-#define CONN_TIMEOUT_NS (5 * NS)
-/* ... and a user other than root this many such connections at once. */
-#define CONNS_PER_USER 4
 /* Past its duration, a worker gets this long to write before it is asked
  * to stop (symbolizing a large program can take a while)... */
 #define RUN_GRACE_NS (60 * NS)
@@ -93,16 +89,6 @@ struct tstate {
 	uint64_t last_at;
 };
 
-struct conn {
-	int fd;                    /* -1: free */
-	uid_t uid;
-	gid_t gid;
-	pid_t pid;
-	char buf[CTL_LINE_MAX];
-	size_t len;
-	uint64_t deadline;
-};
-
 struct daemon {
 	const struct daemon_opts *o;
 	char *cfg_path;
@@ -110,9 +96,8 @@ struct daemon {
 	struct tstate *ts;         /* parallel to cfg->targets */
 	struct job *jobs;
 	unsigned njobs;
-	int sigfd, lfd;
-	char *sock_path;           /* what lfd listens on */
-	struct conn conns[MAX_CONNS];
+	int sigfd;
+	struct ctl_server *ctl;
 	bool stopping;
 	uint64_t started, next_budget;
 };
@@ -123,31 +108,6 @@ struct daemon {
 static double frac(void)
 {
 	return (double)random() / ((double)RAND_MAX + 1.0);
-}
-
-/* Tells systemd (Type=notify) about the daemon's state, if it asked: one
- * datagram to $NOTIFY_SOCKET, which is all libsystemd's sd_notify does. */
-static void notify(const char *state)
-{
-	const char *path = getenv("NOTIFY_SOCKET");
-	struct sockaddr_un sa;
-	size_t n;
-	int fd;
-
-	if (!path || (path[0] != '/' && path[0] != '@') || (n = strlen(path)) >= sizeof(sa.sun_path))
-		return;
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	memcpy(sa.sun_path, path, n);
-	if (path[0] == '@')
-		sa.sun_path[0] = '\0';   /* an abstract socket */
-	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return;
-	if (sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa,
-		   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n)) < 0)
-		log_debug("cannot notify systemd: %s", strerror(errno));
-	close(fd);
 }
 
 /* Whole seconds, rounded (sprofd links no libm). */
@@ -180,440 +140,6 @@ static const char *user_name(uid_t uid, char *buf, size_t len)
 	else
 		snprintf(buf, len, "uid %u", (unsigned)uid);
 	return buf;
-}
-
-/* Creates dir and its missing parents (mode 0750 under our umask). */
-static void mkdirs(const char *dir)
-{
-	char *p = xstrdup(dir);
-
-	for (char *s = p + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		(void)mkdir(p, 0750);
-		*s = '/';
-	}
-	(void)mkdir(p, 0750);
-	free(p);
-}
-
-/* Opens an output directory, creating it if needed. Refuses one that
- * others could write into: they could plant files for retention to act
- * on. Returns the descriptor, or -1 (logged). */
-static int outdir_open(const char *dir)
-{
-	struct stat st;
-	int fd;
-
-	mkdirs(dir);
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
-		log_err("cannot open the output directory %s: %s", dir, strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH))) {
-		log_err("output directory %s must belong to uid %u and not be writable by group or "
-			"others", dir, (unsigned)geteuid());
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/* ----------------------------------------------------------------- worker */
-
-/* What one worker does; filled by the supervisor before it forks. */
-struct work {
-	const char *label;         /* "target web", or "request of uid 1000" */
-	bool ondemand;
-	pid_t pid;
-	unsigned hz;
-	double duration;
-	bool open_ended;           /* on demand: until the client stops it */
-	enum sample_mode mode;
-	int max_depth;
-	const char *formats;
-	const char *dir;           /* scheduled: the output directory */
-	unsigned stride;           /* to start at (what the budget allowed last) */
-	int rows;                  /* on demand: rows of the table sent back */
-	bool check;                /* on demand by a user: re-check the target */
-	uid_t uid;
-	uint64_t start;            /* the target's start time when checked */
-	int sock;                  /* to the supervisor */
-	int client;                /* on demand: the client's connection */
-};
-
-/* The last error logged in this worker, for the client. */
-static char worker_error[512];
-
-/* Keeps the last error message (log hook, any thread). */
-static void worker_log_hook(enum log_level lvl, const char *msg)
-{
-	if (lvl == LOG_LVL_ERR)
-		snprintf(worker_error, sizeof(worker_error), "%s", msg);
-}
-
-/* Tells the supervisor something; it may be gone, which is not an error. */
-static void worker_tell(struct work *w, const char *msg)
-{
-	if (w->sock >= 0)
-		(void)send(w->sock, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT);
-}
-
-/* Writes p in every format into the current directory, under the default
- * names. The output module's own "wrote NAME" lines name files relative to
- * a directory the reader cannot know, so they are kept for -v. */
-static int worker_write(const struct work *w, const struct profile *p, const char *formats,
-			const char *comm)
-{
-	struct output_opts oo = { .formats = formats, .path = NULL, .comm = comm, .pid = w->pid,
-				  .start_time = p->meta.start_time };
-	enum log_level lv = log_get_level();
-	int rc;
-
-	if (lv < LOG_LVL_DEBUG)
-		log_set_level(LOG_LVL_WARN);
-	rc = output_write_all(p, &oo);
-	log_set_level(lv);
-	return rc;
-}
-
-/* SIGUSR1 or "snap": writes the profile so far where the final one will
- * go (same names, so the final one replaces it). */
-static void worker_snapshot(struct work *w, struct session *s)
-{
-	struct profile *p;
-
-	if (w->ondemand)
-		return;    /* its result goes to the client at the end */
-	p = session_snapshot(s);
-	if (!p)
-		return;
-	if (worker_write(w, p, w->formats, session_comm(s)) == 0) {
-		log_info("%s: PID %d (%s): wrote the profile so far, %llu samples in %.1f s, to %s",
-			 w->label, (int)w->pid, session_comm(s), (unsigned long long)p->total,
-			 p->meta.duration, w->dir);
-		worker_tell(w, "wrote");
-	}
-	profile_free(p);
-}
-
-/* After attaching on behalf of a user: the process must still be the one
- * that was checked (same start time: PIDs are reused) and still theirs. */
-static int worker_check(const struct work *w, char *why, size_t len)
-{
-	struct proc_info pi;
-
-	if (proc_read(w->pid, &pi) < 0 || pi.start != w->start) {
-		snprintf(why, len, "PID %d exited while sprofd attached to it", (int)w->pid);
-		return EXIT_NO_TARGET;
-	}
-	for (int i = 0; i < 4; i++) {
-		if (pi.uid[i] != w->uid || pi.owner != w->uid) {
-			snprintf(why, len, "PID %d (%s) changed its user ID while sprofd attached to "
-				 "it; not profiled", (int)w->pid, pi.comm);
-			return EXIT_PERM;
-		}
-	}
-	return EXIT_OK;
-}
-
-/* Sends the client every format, one file each, then the table. */
-static int worker_send(struct work *w, const struct profile *p, const char *comm, int dfd)
-{
-	char *list = xstrdup(w->formats), *save = NULL, *tok;
-	int code = EXIT_OK;
-
-	for (tok = strtok_r(list, ",", &save); tok && code == EXIT_OK;
-	     tok = strtok_r(NULL, ",", &save)) {
-		struct dirent *de;
-		DIR *d;
-		int fd;
-
-		if (worker_write(w, p, tok, comm) < 0) {
-			ctl_reply(w->client, "err", "%d %s", EXIT_OUTPUT,
-				  worker_error[0] ? worker_error : "cannot write the profile");
-			code = EXIT_OUTPUT;
-			break;
-		}
-		/* The directory is private and was empty: what is there now is
-		 * this format's file. */
-		fd = dup(dfd);
-		d = fd >= 0 ? fdopendir(fd) : NULL;
-		if (!d) {
-			if (fd >= 0)
-				close(fd);
-			code = EXIT_INTERNAL;
-			break;
-		}
-		rewinddir(d);
-		while ((de = readdir(d))) {
-			if (de->d_name[0] == '.')
-				continue;
-			if (ctl_send_file(w->client, dfd, de->d_name, (unsigned long long)p->total) < 0)
-				code = EXIT_OUTPUT;
-			unlinkat(dfd, de->d_name, 0);
-		}
-		closedir(d);
-	}
-	free(list);
-	if (code != EXIT_OK)
-		return code;
-	if (w->rows > 0) {
-		char *text = NULL, *line, *lsave = NULL;
-		size_t tlen = 0;
-		FILE *f = open_memstream(&text, &tlen);
-
-		if (f) {
-			report_print(f, p, w->rows, SORT_TOTTIME);
-			fclose(f);
-			for (line = strtok_r(text, "\n", &lsave); line; line = strtok_r(NULL, "\n", &lsave))
-				ctl_reply(w->client, "out", "%s", line);
-			free(text);
-		}
-	}
-	ctl_reply(w->client, "ok", "%s", "");
-	return EXIT_OK;
-}
-
-/* Empties and removes the private directory of an on-demand profile. */
-static void remove_private_dir(int dfd, const char *path)
-{
-	struct dirent *de;
-	int fd = dup(dfd);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-
-	if (d) {
-		while ((de = readdir(d)))
-			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-				unlinkat(dfd, de->d_name, 0);
-		closedir(d);
-	} else if (fd >= 0) {
-		close(fd);
-	}
-	rmdir(path);
-}
-
-/* The worker process: one profile, from attach to files. Returns its exit
- * code, which the supervisor reads. */
-static int worker_main(struct work *w)
-{
-	struct session_opts so;
-	struct session *s = NULL;
-	struct profile *p = NULL;
-	char tmpdir[PATH_MAX] = "", why[512], dur[32];
-	bool client_gone = false, sock_open = true;
-	sigset_t sigs;
-	int sigfd, dfd = -1, code = EXIT_OK;
-
-	if (w->ondemand) {
-		const char *tmp = getenv("TMPDIR");
-		int fl = fcntl(w->client, F_GETFL);
-
-		log_set_hook(worker_log_hook);
-		if (fl >= 0)
-			fcntl(w->client, F_SETFL, fl & ~O_NONBLOCK);
-		snprintf(tmpdir, sizeof(tmpdir), "%s/sprofd.XXXXXX", tmp && tmp[0] == '/' ? tmp : "/tmp");
-		if (!mkdtemp(tmpdir)) {
-			log_err("cannot create a private directory in %s: %s",
-				tmp && tmp[0] == '/' ? tmp : "/tmp", strerror(errno));
-			tmpdir[0] = '\0';
-		} else {
-			dfd = open(tmpdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		}
-	} else {
-		dfd = outdir_open(w->dir);
-	}
-	if (dfd < 0 || fchdir(dfd) < 0) {
-		code = EXIT_OUTPUT;
-		if (w->ondemand)
-			ctl_reply(w->client, "err", "%d %s", code,
-				  worker_error[0] ? worker_error : "no directory to write in");
-		goto out;
-	}
-
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGUSR1);
-	sigfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
-
-	memset(&so, 0, sizeof(so));
-	so.pid = w->pid;
-	so.hz = w->hz;
-	so.duration = w->duration;
-	so.max_depth = w->max_depth;
-	so.stack_cap = SPROFD_STACK_CAP_DEFAULT;
-	so.mode = w->mode;
-	so.stride = w->stride;
-	s = session_start(&so, &code);
-	if (!s) {
-		if (w->ondemand)
-			ctl_reply(w->client, "err", "%d %s", code,
-				  worker_error[0] ? worker_error : "cannot attach");
-		goto out;
-	}
-	if (w->check && (code = worker_check(w, why, sizeof(why))) != EXIT_OK) {
-		log_err("%s: %s", w->label, why);
-		ctl_reply(w->client, "err", "%d %s", code, why);
-		goto out;
-	}
-	{
-		char msg[96];
-		snprintf(msg, sizeof(msg), "attached %s", session_comm(s));
-		worker_tell(w, msg);
-	}
-	if (w->ondemand)
-		ctl_reply(w->client, "msg", "sampling PID %d (%s) at %u Hz for %s%s", (int)w->pid,
-			  session_comm(s), w->hz, w->open_ended ? "up to " : "",
-			  fmt_secs(w->duration, dur, sizeof(dur)));
-
-	for (;;) {
-		struct pollfd pfd[4] = {
-			{ .fd = sock_open ? w->sock : -1, .events = POLLIN },
-			{ .fd = sigfd, .events = POLLIN },
-			{ .fd = session_done_fd(s), .events = POLLIN },
-			{ .fd = w->ondemand && !client_gone ? w->client : -1, .events = POLLIN },
-		};
-		char buf[128];
-		ssize_t n;
-
-		if (poll(pfd, 4, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			session_stop(s);
-			break;
-		}
-		if (pfd[2].revents & POLLIN)
-			break;
-		if (pfd[0].revents) {
-			n = recv(w->sock, buf, sizeof(buf) - 1, MSG_DONTWAIT);
-			if (n <= 0 && !(n < 0 && (errno == EAGAIN || errno == EINTR))) {
-				/* The supervisor is gone: finish what we have. */
-				sock_open = false;
-				session_stop(s);
-			} else if (n > 0) {
-				unsigned stride;
-				buf[n] = '\0';
-				if (sscanf(buf, "rate %u", &stride) == 1)
-					session_set_stride(s, stride);
-				else if (strcmp(buf, "snap") == 0)
-					worker_snapshot(w, s);
-				else if (strcmp(buf, "stop") == 0)
-					session_stop(s);
-			}
-		}
-		if (pfd[1].revents & POLLIN) {
-			struct signalfd_siginfo si;
-			while (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
-				if (si.ssi_signo == SIGUSR1)
-					worker_snapshot(w, s);
-				else
-					session_stop(s);
-			}
-		}
-		if (pfd[3].revents) {
-			n = read(w->client, buf, sizeof(buf) - 1);
-			if (n <= 0) {
-				client_gone = true;
-				session_stop(s);
-			} else {
-				buf[n] = '\0';
-				if (strstr(buf, "stop"))
-					session_stop(s);
-			}
-		}
-	}
-	if (session_join(s) < 0) {
-		code = EXIT_INTERNAL;
-		if (w->ondemand)
-			ctl_reply(w->client, "err", "%d %s", code, "sampling failed");
-		goto out;
-	}
-	p = session_profile(s);
-	if (!p) {
-		code = EXIT_NO_SAMPLES;
-		snprintf(why, sizeof(why), "no samples were taken from PID %d (%s); no profile written",
-			 (int)w->pid, session_comm(s));
-		log_info("%s: %s", w->label, why);
-		if (w->ondemand && !client_gone)
-			ctl_reply(w->client, "err", "%d %s", code, why);
-		goto out;
-	}
-	if (!w->ondemand) {
-		if (worker_write(w, p, w->formats, session_comm(s)) < 0) {
-			code = EXIT_OUTPUT;
-		} else {
-			log_info("%s: PID %d (%s): %llu samples in %.1f s written to %s", w->label,
-				 (int)w->pid, session_comm(s), (unsigned long long)p->total,
-				 p->meta.duration, w->dir);
-			worker_tell(w, "wrote");
-		}
-	} else if (client_gone) {
-		log_info("%s: the client hung up; profile of PID %d discarded", w->label, (int)w->pid);
-	} else {
-		code = worker_send(w, p, session_comm(s), dfd);
-	}
-out:
-	profile_free(p);
-	session_free(s);
-	if (dfd >= 0 && tmpdir[0])
-		remove_private_dir(dfd, tmpdir);
-	if (dfd >= 0)
-		close(dfd);
-	return code;
-}
-
-/* Keeps only fds (moved to 3, 4, ...) and closes every other descriptor
- * above stderr, so a worker holds no other worker's socket, no client
- * connection but its own, and no listener. */
-static void keep_fds(int *fds, int n)
-{
-	for (int i = 0; i < n; i++)
-		fds[i] = fcntl(fds[i], F_DUPFD, 100);
-	for (int i = 0; i < n; i++) {
-		dup2(fds[i], 3 + i);
-		fds[i] = 3 + i;
-	}
-	close_range((unsigned)(3 + n), ~0U, 0);
-}
-
-/* Forks a worker for w. Returns its PID and the supervisor's end of its
- * socket in *sock, or -1 (logged). */
-static pid_t spawn_worker(struct daemon *d, struct work *w, int *sock)
-{
-	int sv[2];
-	pid_t pid;
-
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-		log_err("%s: cannot create a socket pair: %s", w->label, strerror(errno));
-		return -1;
-	}
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0) {
-		log_err("%s: cannot fork a worker: %s", w->label, strerror(errno));
-		close(sv[0]);
-		close(sv[1]);
-		return -1;
-	}
-	if (pid == 0) {
-		int fds[2] = { sv[1], w->client };
-		int n = w->client >= 0 ? 2 : 1;
-
-		/* Drop the inherited syslog connection before its descriptor
-		 * number can be reused. */
-		if (d->o->syslog || d->o->detach)
-			log_use_syslog();
-		keep_fds(fds, n);
-		w->sock = fds[0];
-		w->client = n == 2 ? fds[1] : -1;
-		_exit(worker_main(w));
-	}
-	close(sv[1]);
-	*sock = sv[0];
-	return pid;
 }
 
 /* ------------------------------------------------------------ supervisor */
@@ -684,9 +210,11 @@ static void job_free(struct daemon *d, struct job *j)
 }
 
 /* Sends a worker a command; a worker that is gone is reaped soon. */
-static void job_send(struct job *j, const char *msg)
+static void job_send(struct job *j, enum wmsg_kind kind, unsigned stride)
 {
-	(void)send(j->sock, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT);
+	struct wmsg m = { .kind = kind, .stride = stride };
+
+	wmsg_send(j->sock, &m);
 }
 
 /* Asks a worker to stop sampling and write; kills it if it takes too long. */
@@ -696,7 +224,7 @@ static void job_stop(struct job *j, uint64_t now)
 		return;
 	j->stopping = true;
 	j->kill_at = now + KILL_GRACE_NS;
-	job_send(j, "stop");
+	job_send(j, WMSG_STOP, 0);
 }
 
 /* A label for messages about a job. */
@@ -780,25 +308,25 @@ static void reap(struct daemon *d)
 }
 
 /* Reads what a worker says. */
-static void job_read(struct daemon *d, struct job *j)
+static void job_read(struct job *j)
 {
-	char buf[128], label[128];
-	ssize_t n = recv(j->sock, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+	char label[128];
+	struct wmsg m;
+	int rc = wmsg_recv(j->sock, &m);
 
-	if (n <= 0) {
-		if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-			/* Exiting; SIGCHLD will say how. */
-			close(j->sock);
-			j->sock = -1;
-		}
+	if (rc < 0) {
+		/* Exiting; SIGCHLD will say how. */
+		close(j->sock);
+		j->sock = -1;
 		return;
 	}
-	buf[n] = '\0';
-	if (strncmp(buf, "attached ", 9) == 0) {
-		snprintf(j->comm, sizeof(j->comm), "%.63s", buf + 9);
+	if (rc == 0)
+		return;
+	if (m.kind == WMSG_ATTACHED) {
+		snprintf(j->comm, sizeof(j->comm), "%s", m.comm);
 		log_debug("%s: worker %d attached to PID %d (%s)", job_label(j, label, sizeof(label)),
 			  (int)j->wpid, (int)j->pid, j->comm);
-	} else if (strcmp(buf, "wrote") == 0 && !j->ondemand) {
+	} else if (m.kind == WMSG_WROTE && !j->ondemand) {
 		retention_apply(j->dir, &j->keep);
 	}
 }
@@ -819,7 +347,7 @@ static void start_scheduled(struct daemon *d, const struct target_conf *t, unsig
 	int sock;
 
 	snprintf(label, sizeof(label), "target %s", t->name);
-	wpid = spawn_worker(d, &w, &sock);
+	wpid = worker_spawn(&w, d->o->syslog || d->o->detach, &sock);
 	if (wpid < 0)
 		return;
 	j = job_add(d, wpid, sock, pid, t->hz, now, t->duration);
@@ -912,7 +440,7 @@ static void budget_check(struct daemon *d, uint64_t now)
 	for (struct job *j = d->jobs; j; j = j->next) {
 		double budget = j->budget;
 		unsigned stride;
-		char label[128], msg[32], which[96], h1[16], h2[16];
+		char label[128], which[96], h1[16], h2[16];
 
 		if (j->stopping || !j->have_clk || now - j->started < BUDGET_GRACE_NS + BUDGET_PERIOD_NS)
 			continue;
@@ -940,8 +468,7 @@ static void budget_check(struct daemon *d, uint64_t now)
 				 "within %s; sampling at %s Hz instead of %s Hz", label, (int)j->pid,
 				 j->used, which, h1, h2);
 		j->stride = stride;
-		snprintf(msg, sizeof(msg), "rate %u", stride);
-		job_send(j, msg);
+		job_send(j, WMSG_RATE, stride);
 	}
 }
 
@@ -984,29 +511,6 @@ static void tstates_free(struct tstate *ts, size_t n)
 	free(ts);
 }
 
-/* Opens the control socket the configuration names, if another one. */
-static void listen_as_configured(struct daemon *d)
-{
-	const char *want = d->cfg->control_socket;
-	int fd;
-
-	if (want && d->sock_path && strcmp(want, d->sock_path) == 0)
-		return;
-	fd = want ? ctl_listen(want) : -1;
-	if (want && fd < 0) {
-		if (d->lfd >= 0)
-			log_warn("keeping the control socket %s", d->sock_path);
-		return;
-	}
-	if (d->lfd >= 0) {
-		close(d->lfd);
-		unlink(d->sock_path);
-		free(d->sock_path);
-	}
-	d->lfd = fd;
-	d->sock_path = want ? xstrdup(want) : NULL;
-}
-
 /* SIGHUP: reads the configuration again; a bad one changes nothing. */
 static void reload(struct daemon *d)
 {
@@ -1018,7 +522,7 @@ static void reload(struct daemon *d)
 			d->cfg_path);
 		return;
 	}
-	notify("RELOADING=1");
+	service_notify("RELOADING=1");
 	if (strcmp(c->pidfile, d->cfg->pidfile) != 0 && d->o->detach)
 		log_info("PidFile changes take effect at the next start");
 	ts = tstates_new(d, c, mono_ns());
@@ -1028,9 +532,9 @@ static void reload(struct daemon *d)
 	d->ts = ts;
 	if (!d->o->verbose)
 		log_set_level(c->log_level);
-	listen_as_configured(d);
+	(void)ctl_server_listen(d->ctl, c->control_socket);
 	log_info("reloaded %s: %zu target%s", d->cfg_path, c->ntargets, c->ntargets == 1 ? "" : "s");
-	notify("READY=1");
+	service_notify("READY=1");
 }
 
 /* SIGUSR1: every scheduled profile writes what it has so far. */
@@ -1040,7 +544,7 @@ static void snapshot_all(struct daemon *d)
 
 	for (struct job *j = d->jobs; j; j = j->next) {
 		if (!j->ondemand && !j->stopping) {
-			job_send(j, "snap");
+			job_send(j, WMSG_SNAP, 0);
 			n++;
 		}
 	}
@@ -1060,75 +564,18 @@ static void begin_stop(struct daemon *d, int sig, uint64_t now)
 		return;
 	}
 	d->stopping = true;
-	notify("STOPPING=1");
+	service_notify("STOPPING=1");
 	log_info("%s: stopping%s%u profile%s in progress, then exiting", strsignal(sig),
 		 d->njobs ? "; writing " : "; ", d->njobs, d->njobs == 1 ? "" : "s");
-	if (d->lfd >= 0) {
-		close(d->lfd);
-		d->lfd = -1;
-		unlink(d->sock_path);
-	}
+	ctl_server_shut(d->ctl);
 	for (struct job *j = d->jobs; j; j = j->next)
 		job_stop(j, now);
 }
 
 /* ------------------------------------------------------- control socket */
 
-static void conn_close(struct conn *c)
-{
-	if (c->fd >= 0)
-		close(c->fd);
-	c->fd = -1;
-	c->len = 0;
-}
-
-/* Accepts waiting clients and notes who they are. A user other than root
- * may have only a few connections waiting for their request line, so
- * that one user cannot take every slot from the others. */
-static void conn_accept(struct daemon *d, uint64_t now)
-{
-	for (;;) {
-		int fd = accept4(d->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-		struct conn *c = NULL;
-		unsigned mine = 0;
-		uid_t uid;
-		gid_t gid;
-		pid_t pid;
-
-		if (fd < 0)
-			return;
-		if (ctl_peer(fd, &uid, &gid, &pid) < 0) {
-			close(fd);
-			continue;
-		}
-		for (int i = 0; i < MAX_CONNS; i++) {
-			if (d->conns[i].fd < 0 && !c)
-				c = &d->conns[i];
-			else if (d->conns[i].fd >= 0 && d->conns[i].uid == uid)
-				mine++;
-		}
-		if (uid != 0 && mine >= CONNS_PER_USER) {
-			ctl_reply(fd, "err", "%d you have %u connections waiting already; try again",
-				  EXIT_INTERNAL, mine);
-			close(fd);
-			continue;
-		}
-		if (!c) {
-			ctl_reply(fd, "err", "%d too many connections; try again", EXIT_INTERNAL);
-			close(fd);
-			continue;
-		}
-		c->uid = uid;
-		c->gid = gid;
-		c->pid = pid;
-		c->fd = fd;
-		c->len = 0;
-		c->deadline = now + CONN_TIMEOUT_NS;
-	}
-}
-
 /* Answers "status": root sees everything, a user their own profiles. */
-static void send_status(struct daemon *d, struct conn *c, uint64_t now)
+static void send_status(struct daemon *d, const struct ctl_caller *c, uint64_t now)
 {
 	char a[32], b[32], label[128], user[64];
 	bool root = c->uid == 0;
@@ -1173,7 +620,7 @@ static void send_status(struct daemon *d, struct conn *c, uint64_t now)
  * sprofd itself; a user only a process that is theirs in every user ID and
  * dumpable (so not one that gained privileges), as the kernel would let
  * them trace it themselves. Returns an exit code; why says why not. */
-static int authorize(struct daemon *d, const struct conn *c, pid_t pid, struct proc_info *pi,
+static int authorize(struct daemon *d, const struct ctl_caller *c, pid_t pid, struct proc_info *pi,
 		     char *why, size_t len)
 {
 	char who[64], you[64];
@@ -1212,7 +659,7 @@ static int authorize(struct daemon *d, const struct conn *c, pid_t pid, struct p
 
 /* Answers "profile": checks the caller and starts a worker that answers
  * the client itself. */
-static void start_ondemand(struct daemon *d, struct conn *c, const struct ctl_request *r,
+static void start_ondemand(struct daemon *d, const struct ctl_caller *c, const struct ctl_request *r,
 			   uint64_t now)
 {
 	char why[512], label[96], user[64], dur[32];
@@ -1259,7 +706,7 @@ static void start_ondemand(struct daemon *d, struct conn *c, const struct ctl_re
 			.formats = r->formats, .rows = r->rows, .check = c->uid != 0, .uid = c->uid,
 			.start = pi.start, .sock = -1, .client = c->fd,
 		};
-		wpid = spawn_worker(d, &w, &sock);
+		wpid = worker_spawn(&w, d->o->syslog || d->o->detach, &sock);
 	}
 	if (wpid < 0) {
 		ctl_reply(c->fd, "err", "%d cannot start a worker", EXIT_INTERNAL);
@@ -1273,80 +720,41 @@ static void start_ondemand(struct daemon *d, struct conn *c, const struct ctl_re
 		 fmt_secs(duration, dur, sizeof(dur)), r->hz);
 }
 
-/* Handles one request line; the connection is closed afterwards (a worker
- * keeps its own copy). */
-static void conn_request(struct daemon *d, struct conn *c, const char *line, uint64_t now)
+/* Answers one request (ctl_handler) from what the daemon knows. */
+static void on_request(void *arg, const struct ctl_caller *c, const struct ctl_request *r,
+		       uint64_t now)
 {
-	struct ctl_request r;
-	char why[256];
+	struct daemon *d = arg;
 
-	if (ctl_request_parse(line, &r, why, sizeof(why)) < 0) {
-		ctl_reply(c->fd, "err", "%d %s", EXIT_USAGE, why);
-		return;
-	}
 	if (d->stopping) {
 		ctl_reply(c->fd, "err", "%d the daemon is shutting down", EXIT_INTERNAL);
 		return;
 	}
-	switch (r.cmd) {
+	switch (r->cmd) {
 	case CTL_STATUS:
 		send_status(d, c, now);
 		break;
 	case CTL_PROFILE:
-		start_ondemand(d, c, &r, now);
+		start_ondemand(d, c, r, now);
 		break;
 	case CTL_RUN: {
-		struct tstate *ts = tstate_by_name(d, r.target);
+		struct tstate *ts = tstate_by_name(d, r->target);
 		if (c->uid != 0) {
 			ctl_reply(c->fd, "err", "%d only root may start a target's run", EXIT_PERM);
 		} else if (!ts) {
-			ctl_reply(c->fd, "err", "%d no target named '%s' in %s", EXIT_USAGE, r.target,
+			ctl_reply(c->fd, "err", "%d no target named '%s' in %s", EXIT_USAGE, r->target,
 				  d->cfg_path);
 		} else {
 			/* The timer runs it at once; its timetable goes on from now. */
 			ts->next = now;
 			ts->base = now - (uint64_t)(ts->interval * 1e9);
-			log_info("target %s: run requested on the control socket", r.target);
-			ctl_reply(c->fd, "msg", "target %s runs now", r.target);
+			log_info("target %s: run requested on the control socket", r->target);
+			ctl_reply(c->fd, "msg", "target %s runs now", r->target);
 			ctl_reply(c->fd, "ok", "%s", "");
 		}
 		break;
 	}
 	}
-}
-
-/* Reads from a client until its request line is complete, then answers it. */
-static void conn_read(struct daemon *d, struct conn *c, uint64_t now)
-{
-	ssize_t n = read(c->fd, c->buf + c->len, sizeof(c->buf) - 1 - c->len);
-	char *nl;
-
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		conn_close(c);
-		return;
-	}
-	c->len += (size_t)n;
-	c->buf[c->len] = '\0';
-	nl = memchr(c->buf, '\n', c->len);
-	/* A NUL would cut the line short of what the client meant. */
-	if (memchr(c->buf, '\0', nl ? (size_t)(nl - c->buf) : c->len)) {
-		ctl_reply(c->fd, "err", "%d the request holds a NUL byte", EXIT_USAGE);
-		conn_close(c);
-		return;
-	}
-	if (!nl) {
-		if (c->len == sizeof(c->buf) - 1) {
-			ctl_reply(c->fd, "err", "%d request too long: no end of line in %zu bytes",
-				  EXIT_USAGE, sizeof(c->buf) - 1);
-			conn_close(c);
-		}
-		return;
-	}
-	*nl = '\0';
-	conn_request(d, c, c->buf, now);
-	conn_close(c);
 }
 
 /* ------------------------------------------------------------- main loop */
@@ -1366,9 +774,8 @@ static int next_timeout(struct daemon *d, uint64_t now)
 		if (due < t)
 			t = due;
 	}
-	for (int i = 0; i < MAX_CONNS; i++)
-		if (d->conns[i].fd >= 0 && d->conns[i].deadline < t)
-			t = d->conns[i].deadline;
+	if (ctl_server_deadline(d->ctl) < t)
+		t = ctl_server_deadline(d->ctl);
 	if (t == UINT64_MAX)
 		return -1;
 	if (t <= now)
@@ -1408,9 +815,7 @@ static void run_timers(struct daemon *d, uint64_t now)
 		budget_check(d, now);
 		d->next_budget = now + BUDGET_PERIOD_NS;
 	}
-	for (int i = 0; i < MAX_CONNS; i++)
-		if (d->conns[i].fd >= 0 && now >= d->conns[i].deadline)
-			conn_close(&d->conns[i]);
+	ctl_server_expire(d->ctl, now);
 }
 
 /* Acts on the signals read from the signalfd. */
@@ -1445,17 +850,16 @@ static void loop(struct daemon *d)
 	size_t cap = 0, jcap = 0;
 
 	while (!(d->stopping && !d->jobs)) {
-		size_t n = 0, first_conn, first_job;
+		size_t n = 0, first_ctl, first_job;
 		uint64_t now = mono_ns();
 		int timeout = next_timeout(d, now);
 
-		xgrow((void **)&pfd, &cap, 2 + MAX_CONNS + d->njobs, sizeof(*pfd));
+		xgrow((void **)&pfd, &cap, 1 + CTL_SERVER_NFDS + d->njobs, sizeof(*pfd));
 		xgrow((void **)&pjob, &jcap, d->njobs + 1, sizeof(*pjob));
 		pfd[n++] = (struct pollfd){ .fd = d->sigfd, .events = POLLIN };
-		pfd[n++] = (struct pollfd){ .fd = d->lfd, .events = POLLIN };
-		first_conn = n;
-		for (int i = 0; i < MAX_CONNS; i++)
-			pfd[n++] = (struct pollfd){ .fd = d->conns[i].fd, .events = POLLIN };
+		first_ctl = n;
+		ctl_server_pollfds(d->ctl, pfd + n);
+		n += CTL_SERVER_NFDS;
 		first_job = n;
 		for (struct job *j = d->jobs; j; j = j->next) {
 			pjob[n - first_job] = j;
@@ -1469,79 +873,14 @@ static void loop(struct daemon *d)
 		/* Worker messages first: a job may be freed by the signals. */
 		for (size_t i = first_job; i < n; i++)
 			if (pfd[i].revents)
-				job_read(d, pjob[i - first_job]);
+				job_read(pjob[i - first_job]);
 		if (pfd[0].revents & POLLIN)
 			handle_signals(d, now);
-		if (d->lfd >= 0 && pfd[1].fd == d->lfd && (pfd[1].revents & POLLIN))
-			conn_accept(d, now);
-		for (int i = 0; i < MAX_CONNS; i++)
-			if (pfd[first_conn + i].fd >= 0 && pfd[first_conn + i].fd == d->conns[i].fd &&
-			    pfd[first_conn + i].revents)
-				conn_read(d, &d->conns[i], now);
+		ctl_server_serve(d->ctl, pfd + first_ctl, now);
 		run_timers(d, mono_ns());
 	}
 	free(pfd);
 	free(pjob);
-}
-
-/* Forks into the background: the parent waits until the daemon says it is
- * ready (or fails), so that its exit status means something. Returns, in
- * the daemon, the descriptor to report readiness on. */
-static int detach(void)
-{
-	int p[2];
-	pid_t pid;
-	char c;
-
-	if (pipe2(p, O_CLOEXEC) < 0) {
-		log_err("cannot create a pipe: %s", strerror(errno));
-		return -1;
-	}
-	pid = fork();
-	if (pid < 0) {
-		log_err("cannot fork: %s", strerror(errno));
-		return -1;
-	}
-	if (pid > 0) {
-		int status;
-		close(p[1]);
-		waitpid(pid, &status, 0);
-		/* The daemon writes one byte when ready; nothing means it failed
-		 * and has said why on stderr. */
-		_exit(read(p[0], &c, 1) == 1 ? EXIT_OK : EXIT_INTERNAL);
-	}
-	close(p[0]);
-	setsid();
-	pid = fork();
-	if (pid != 0)
-		_exit(pid < 0 ? EXIT_INTERNAL : EXIT_OK);
-	return p[1];
-}
-
-/* Writes the pidfile, locked, so that a second daemon with the same one
- * refuses to start. Returns its descriptor (kept open), or -1. */
-static int pidfile_write(const char *path)
-{
-	char buf[32];
-	int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
-	int n;
-
-	if (fd < 0) {
-		log_err("cannot open the pidfile %s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		log_err("another sprofd holds the pidfile %s", path);
-		close(fd);
-		return -1;
-	}
-	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
-	if (ftruncate(fd, 0) < 0 || write(fd, buf, (size_t)n) != n || fchmod(fd, 0644) < 0) {
-		log_err("cannot write the pidfile %s: %s", path, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	return fd;
 }
 
 int daemon_run(const struct daemon_opts *o)
@@ -1553,9 +892,8 @@ int daemon_run(const struct daemon_opts *o)
 
 	memset(&d, 0, sizeof(d));
 	d.o = o;
-	d.lfd = d.sigfd = -1;
-	for (int i = 0; i < MAX_CONNS; i++)
-		d.conns[i].fd = -1;
+	d.sigfd = -1;
+	d.ctl = ctl_server_new(on_request, &d);
 	/* Profiles are for root's eyes (and its group's): 0640 files. */
 	umask(027);
 	/* As with sprofd -p: libdw must not fetch debug info from the network. */
@@ -1565,11 +903,12 @@ int daemon_run(const struct daemon_opts *o)
 		d.cfg_path = xstrdup(o->config);
 	d.cfg = config_load(d.cfg_path);
 	if (!d.cfg) {
+		ctl_server_free(d.ctl);
 		free(d.cfg_path);
 		return EXIT_USAGE;
 	}
 	log_set_level(o->verbose ? LOG_LVL_DEBUG : d.cfg->log_level);
-	if (o->detach && (ready_fd = detach()) < 0) {
+	if (o->detach && (ready_fd = service_detach()) < 0) {
 		rc = EXIT_INTERNAL;
 		goto out;
 	}
@@ -1594,15 +933,14 @@ int daemon_run(const struct daemon_opts *o)
 		goto out;
 	}
 	if (d.cfg->control_socket) {
-		listen_as_configured(&d);
-		if (d.lfd < 0) {
+		if (ctl_server_listen(d.ctl, d.cfg->control_socket) < 0) {
 			rc = EXIT_INTERNAL;
 			goto out;
 		}
 	}
 	if (o->detach) {
 		pidfile = xstrdup(d.cfg->pidfile);
-		if ((pid_fd = pidfile_write(pidfile)) < 0) {
+		if ((pid_fd = service_pidfile(pidfile)) < 0) {
 			free(pidfile);
 			pidfile = NULL;
 			rc = EXIT_INTERNAL;
@@ -1615,7 +953,7 @@ int daemon_run(const struct daemon_opts *o)
 		log_use_syslog();
 	log_info("sprofd %s started: %zu target%s, control socket %s", SPROFD_VERSION,
 		 d.cfg->ntargets, d.cfg->ntargets == 1 ? "" : "s",
-		 d.sock_path ? d.sock_path : "none");
+		 ctl_server_path(d.ctl) ? ctl_server_path(d.ctl) : "none");
 	if (ready_fd >= 0) {
 		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 		log_use_syslog();
@@ -1632,18 +970,13 @@ int daemon_run(const struct daemon_opts *o)
 	{
 		char st[128];
 		snprintf(st, sizeof(st), "READY=1\nSTATUS=%zu targets; control socket %s",
-			 d.cfg->ntargets, d.sock_path ? d.sock_path : "none");
-		notify(st);
+			 d.cfg->ntargets, ctl_server_path(d.ctl) ? ctl_server_path(d.ctl) : "none");
+		service_notify(st);
 	}
 	loop(&d);
 	log_info("stopped");
 out:
-	if (d.lfd >= 0) {
-		close(d.lfd);
-		unlink(d.sock_path);
-	}
-	for (int i = 0; i < MAX_CONNS; i++)
-		conn_close(&d.conns[i]);
+	ctl_server_free(d.ctl);
 	while (d.jobs)
 		job_free(&d, d.jobs);
 	if (pidfile) {
@@ -1658,7 +991,6 @@ out:
 		close(ready_fd);
 	tstates_free(d.ts, d.cfg ? d.cfg->ntargets : 0);
 	config_free(d.cfg);
-	free(d.sock_path);
 	free(d.cfg_path);
 	return rc;
 }

@@ -1,6 +1,8 @@
-/* output.c: formats, file names and writing (see output.h). */
+/* output.c: formats, file names (made and read back) and writing (see
+ * output.h). */
 #include "output.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,6 +136,111 @@ char *output_path(const struct output_opts *o, const char *id)
 	if (elen && blen > elen && strcmp(base + blen - elen, first->ext) == 0)
 		return xasprintf("%.*s%s", (int)(dirlen + blen - elen), o->path, w->ext);
 	return xasprintf("%s%s", o->path, w->ext);
+}
+
+char *output_temp_name(const char *path, uint64_t r)
+{
+	static const char alnum[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+	const char *slash = strrchr(path, '/');
+	int dirlen = slash ? (int)(slash - path + 1) : 0;
+	char suffix[OUTPUT_TEMP_RANDOM + 1];
+
+	for (int i = 0; i < OUTPUT_TEMP_RANDOM; i++, r /= 36)
+		suffix[i] = alnum[r % 36];
+	suffix[OUTPUT_TEMP_RANDOM] = '\0';
+	/* Part of the base name is enough to tell whose file it is, and keeps
+	 * the name under NAME_MAX. */
+	return xasprintf("%.*s.%.200s.%s", dirlen, path, path + dirlen, suffix);
+}
+
+/* Whether s is all digits, at least min of them. */
+static bool all_digits(const char *s, size_t n, size_t min)
+{
+	if (n < min)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isdigit((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+/* Whether s is lower-case letters and digits only, exactly n of them: the
+ * random part of a temporary name. */
+static bool temp_suffix(const char *s, size_t n)
+{
+	if (strlen(s) != n)
+		return false;
+	for (; *s; s++)
+		if (!islower((unsigned char)*s) && !isdigit((unsigned char)*s))
+			return false;
+	return true;
+}
+
+/* The length of name without the extension of one of the formats, or 0
+ * if it has none; the longest extension wins (.icicle.svg over .svg).
+ * callgrind files have none: they carry a prefix instead. */
+static size_t strip_ext(const char *name, size_t len)
+{
+	size_t best = 0;
+	bool found = false;
+	const struct writer *w;
+
+	for (size_t i = 0; (w = writer_at(i)) != NULL; i++) {
+		size_t elen = strlen(w->ext);
+
+		if (elen == 0 || elen >= len || strcmp(name + len - elen, w->ext) != 0)
+			continue;
+		if (!found || elen > best)
+			best = elen;
+		found = true;
+	}
+	return found ? len - best : 0;
+}
+
+bool output_parse_name(const char *name, uint32_t *pid, uint64_t *time, bool *temp)
+{
+	char buf[256], *dot, *tdot;
+	size_t len;
+
+	*temp = name[0] == '.';
+	if (strlen(name) >= sizeof(buf))
+		return false;
+	snprintf(buf, sizeof(buf), "%s", name + (*temp ? 1 : 0));
+	/* A temporary file is ".NAME.RANDOM" (output_temp_name). */
+	if (*temp) {
+		dot = strrchr(buf, '.');
+		if (!dot || !temp_suffix(dot + 1, OUTPUT_TEMP_RANDOM))
+			return false;
+		*dot = '\0';
+	}
+	/* NAME is COMM.PID.TIME plus a format's extension, or a format's
+	 * prefix plus COMM.PID.TIME; nothing else is sprofd's. */
+	len = strlen(buf);
+	if ((len = strip_ext(buf, len)) > 0) {
+		buf[len] = '\0';
+	} else {
+		const char *prefix = NULL;
+
+		for (size_t i = 0; !prefix && i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+			if (strncmp(buf, prefixes[i].prefix, strlen(prefixes[i].prefix)) == 0)
+				prefix = prefixes[i].prefix;
+		if (!prefix)
+			return false;
+		memmove(buf, buf + strlen(prefix), strlen(buf) - strlen(prefix) + 1);
+	}
+	/* COMM (not empty, may hold dots) . PID (1-10 digits) . TIME (9-12). */
+	tdot = strrchr(buf, '.');
+	if (!tdot || tdot == buf)
+		return false;
+	*tdot = '\0';
+	dot = strrchr(buf, '.');
+	if (!dot || dot == buf || !all_digits(dot + 1, strlen(dot + 1), 1) ||
+	    strlen(dot + 1) > 10 || !all_digits(tdot + 1, strlen(tdot + 1), 9) ||
+	    strlen(tdot + 1) > 12)
+		return false;
+	*pid = (uint32_t)strtoul(dot + 1, NULL, 10);
+	*time = strtoull(tdot + 1, NULL, 10);
+	return true;
 }
 
 /* Whether a write failed for a reason that every other file written to

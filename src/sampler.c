@@ -748,3 +748,21 @@ out:
 	free(l);
 	return rc;
 }
+
+const char *const sample_mode_names[] = { [MODE_CPU] = "cpu", [MODE_WALL] = "wall", NULL };
+
+int sample_mode_parse(const char *name, enum sample_mode *m)
+{
+	for (int i = 0; sample_mode_names[i]; i++) {
+		if (strcmp(name, sample_mode_names[i]) == 0) {
+			*m = (enum sample_mode)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+const char *sample_mode_name(enum sample_mode m)
+{
+	return m == MODE_WALL ? sample_mode_names[MODE_WALL] : sample_mode_names[MODE_CPU];
+}

@@ -15,14 +15,12 @@
 
 #include "config.h"
 #include "log.h"
+#include "output.h"
 #include "util.h"
-#include "writer.h"
 
 #define PF_KTHREAD 0x00200000
 /* A writer's temporary file this old is left over from a crash. */
 #define STALE_TEMP_SECS 3600
-/* How output.c names callgrind files, which have no extension. */
-#define CALLGRIND_PREFIX "callgrind.out."
 
 /* Reads a small file relative to dirfd into buf (NUL-terminated). */
 static ssize_t read_at(int dirfd, const char *name, char *buf, size_t size)
@@ -267,90 +265,6 @@ uint64_t schedule_next(uint64_t *base, uint64_t interval, uint64_t jitter, uint6
 	return b + (uint64_t)((double)jitter * (frac < 1 ? frac : 0));
 }
 
-/* Whether s is all digits, at least min of them. */
-static bool all_digits(const char *s, size_t n, size_t min)
-{
-	if (n < min)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!isdigit((unsigned char)s[i]))
-			return false;
-	return true;
-}
-
-/* Whether s is lower-case letters and digits only, exactly n of them: the
- * random suffix of a writer's temporary file. */
-static bool temp_suffix(const char *s, size_t n)
-{
-	if (strlen(s) != n)
-		return false;
-	for (; *s; s++)
-		if (!islower((unsigned char)*s) && !isdigit((unsigned char)*s))
-			return false;
-	return true;
-}
-
-/* The length of name without the extension of one of the formats, or 0
- * if it has none; the longest extension wins (.icicle.svg over .svg).
- * callgrind files have none: they carry CALLGRIND_PREFIX instead. */
-static size_t strip_ext(const char *name, size_t len)
-{
-	size_t best = 0;
-	bool found = false;
-	const struct writer *w;
-
-	for (size_t i = 0; (w = writer_at(i)) != NULL; i++) {
-		size_t elen = strlen(w->ext);
-
-		if (elen == 0 || elen >= len || strcmp(name + len - elen, w->ext) != 0)
-			continue;
-		if (!found || elen > best)
-			best = elen;
-		found = true;
-	}
-	return found ? len - best : 0;
-}
-
-bool retention_parse_name(const char *name, uint32_t *pid, uint64_t *time, bool *temp)
-{
-	char buf[256], *dot, *tdot;
-	size_t len;
-
-	*temp = name[0] == '.';
-	if (strlen(name) >= sizeof(buf))
-		return false;
-	snprintf(buf, sizeof(buf), "%s", name + (*temp ? 1 : 0));
-	/* A temporary file is ".NAME.XXXXXXXX" (writer.c). */
-	if (*temp) {
-		dot = strrchr(buf, '.');
-		if (!dot || !temp_suffix(dot + 1, 8))
-			return false;
-		*dot = '\0';
-	}
-	/* NAME is COMM.PID.TIME plus a format's extension, or the callgrind
-	 * prefix plus COMM.PID.TIME; nothing else is sprofd's. */
-	len = strlen(buf);
-	if ((len = strip_ext(buf, len)) > 0)
-		buf[len] = '\0';
-	else if (strncmp(buf, CALLGRIND_PREFIX, strlen(CALLGRIND_PREFIX)) == 0)
-		memmove(buf, buf + strlen(CALLGRIND_PREFIX), strlen(buf) - strlen(CALLGRIND_PREFIX) + 1);
-	else
-		return false;
-	/* COMM (not empty, may hold dots) . PID (1-10 digits) . TIME (9-12). */
-	tdot = strrchr(buf, '.');
-	if (!tdot || tdot == buf)
-		return false;
-	*tdot = '\0';
-	dot = strrchr(buf, '.');
-	if (!dot || dot == buf || !all_digits(dot + 1, strlen(dot + 1), 1) ||
-	    strlen(dot + 1) > 10 || !all_digits(tdot + 1, strlen(tdot + 1), 9) ||
-	    strlen(tdot + 1) > 12)
-		return false;
-	*pid = (uint32_t)strtoul(dot + 1, NULL, 10);
-	*time = strtoull(tdot + 1, NULL, 10);
-	return true;
-}
-
 /* A profile: the files that share a PID and start time. */
 struct rprof {
 	uint32_t pid;
@@ -402,7 +316,7 @@ size_t retention_plan(struct rfile *files, size_t n, const struct keep *keep, do
 		bool temp;
 
 		files[i].drop = false;
-		if (!retention_parse_name(files[i].name, &pid, &time, &temp))
+		if (!output_parse_name(files[i].name, &pid, &time, &temp))
 			continue;
 		if (temp) {
 			if (now - files[i].mtime > STALE_TEMP_SECS) {
@@ -481,7 +395,7 @@ int retention_apply(const char *dir, const struct keep *keep)
 		uint64_t t;
 		bool temp;
 
-		if (!retention_parse_name(de->d_name, &pid, &t, &temp))
+		if (!output_parse_name(de->d_name, &pid, &t, &temp))
 			continue;
 		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
 		    st.st_uid != geteuid())

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "output.h"
 #include "profile.h"
 #include "util.h"
 
@@ -34,27 +35,18 @@ const struct writer *writer_at(size_t n)
 }
 
 /* Creates a fresh hidden file next to path (same directory, so the rename
- * cannot cross file systems) and returns its descriptor, setting *tmp to
- * its name; -1 with errno set on failure. */
+ * cannot cross file systems), named as output.c names temporary files,
+ * and returns its descriptor, setting *tmp to its name; -1 with errno set
+ * on failure. */
 static int writer_open_temp(const char *path, char **tmp)
 {
-	static const char alnum[] = "abcdefghijklmnopqrstuvwxyz0123456789";
 	static unsigned counter;
-	const char *slash = strrchr(path, '/');
-	int dirlen = slash ? (int)(slash - path + 1) : 0;
-	const char *base = path + dirlen;
 
 	for (int tries = 0; tries < 100; tries++) {
 		uint64_t r = hash_u64(mono_ns() ^ ((uint64_t)getpid() << 32) ^ ++counter);
-		char suffix[9];
 		int fd, err;
 
-		for (int i = 0; i < 8; i++, r /= 36)
-			suffix[i] = alnum[r % 36];
-		suffix[8] = '\0';
-		/* Part of the base name is enough to tell whose file it is,
-		 * and keeps the name under NAME_MAX. */
-		*tmp = xasprintf("%.*s.%.200s.%s", dirlen, path, base, suffix);
+		*tmp = output_temp_name(path, r);
 		fd = open(*tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 		if (fd != -1)
 			return fd;

@@ -149,6 +149,37 @@ class UsageErrorsTest(SprofdTestCase):
         self.assertEqual(self.tmp_files(), [])
 
 
+class CommandRoutingTest(SprofdTestCase):
+    """sprofd goes to the daemon only for an option that only the daemon
+    has, read as getopt_long reads the command line: an option's value,
+    after the option's full name or an abbreviation, is never taken for
+    one, and the daemon's own options may be abbreviated too."""
+
+    def test_value_that_looks_like_a_daemon_option(self):
+        target = self.start_target("progress", self.log_path("progress.state"))
+        path = self.path("-t")
+        for opt in ("-o", "--output", "--out", "--o"):
+            with self.subTest(opt=opt):
+                run = self.sprofd(opt, "-t", "--mo", "wall", "-p", target.pid, "-d", 0.3,
+                                  "-n", 0, timeout=20)
+                self.check_run(run, path, 100, table=False)
+                os.unlink(path)
+        self.assert_released(target.pid)
+
+    def test_abbreviated_daemon_options(self):
+        missing = self.path("no-such.conf")
+        for args in (["--te", "--conf", missing], ["--test", "--config=" + missing],
+                     ["-qt", "-c", missing]):
+            with self.subTest(args=args):
+                run = self.sprofd(*args, timeout=10)
+                if args[0] == "-qt":
+                    # -q is the profiling command's: the daemon refuses it.
+                    self.assert_error(run, EXIT_USAGE, r"-q for the daemon")
+                else:
+                    self.assert_error(run, EXIT_USAGE, r"no-such\.conf.*configuration")
+        self.assertEqual(self.tmp_files(), [])
+
+
 class OutputErrorsTest(SprofdTestCase):
 
     def test_missing_directory(self):

@@ -17,7 +17,8 @@ int main(int argc, char **argv)
 		{ "maps", suite_maps },       { "unwind", suite_unwind },
 		{ "writers", suite_writers }, { "pstats", suite_pstats },
 		{ "config", suite_config },   { "schedule", suite_schedule },
-		{ "procstatus", suite_procstatus },
+		{ "procstatus", suite_procstatus }, { "ctl", suite_ctl },
+		{ "protobuf", suite_protobuf },     { "workermsg", suite_workermsg },
 	};
 	SRunner *sr = NULL;
 	int failed;

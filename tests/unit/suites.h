@@ -17,5 +17,8 @@ Suite *suite_pstats(void);
 Suite *suite_config(void);
 Suite *suite_schedule(void);
 Suite *suite_procstatus(void);
+Suite *suite_ctl(void);
+Suite *suite_protobuf(void);
+Suite *suite_workermsg(void);
 
 #endif

@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "output.h"
 #include "schedule.h"
 #include "suites.h"
 #include "util.h"
@@ -367,23 +368,59 @@ START_TEST(test_retention_names)
 	uint64_t t;
 	bool temp;
 
-	ck_assert(retention_parse_name("web.123.1700000000.prof", &pid, &t, &temp));
+	ck_assert(output_parse_name("web.123.1700000000.prof", &pid, &t, &temp));
 	ck_assert_uint_eq(pid, 123);
 	ck_assert_uint_eq(t, 1700000000);
 	ck_assert(!temp);
-	ck_assert(retention_parse_name("callgrind.out.web.9.1700000001", &pid, &t, &temp));
+	ck_assert(output_parse_name("callgrind.out.web.9.1700000001", &pid, &t, &temp));
 	ck_assert_uint_eq(pid, 9);
 	ck_assert_uint_eq(t, 1700000001);
-	ck_assert(retention_parse_name("my.server.7.1700000002.pb.gz", &pid, &t, &temp));
+	ck_assert(output_parse_name("my.server.7.1700000002.pb.gz", &pid, &t, &temp));
 	ck_assert_uint_eq(pid, 7);
-	ck_assert(retention_parse_name(".web.123.1700000000.prof.ab12cd34", &pid, &t, &temp));
+	ck_assert(output_parse_name(".web.123.1700000000.prof.ab12cd34", &pid, &t, &temp));
 	ck_assert(temp);
 	ck_assert_uint_eq(pid, 123);
-	ck_assert(!retention_parse_name("notes.txt", &pid, &t, &temp));
-	ck_assert(!retention_parse_name("123.1700000000.prof", &pid, &t, &temp));
-	ck_assert(!retention_parse_name("web.123.17.prof", &pid, &t, &temp));
-	ck_assert(!retention_parse_name("web.x123.1700000000.prof", &pid, &t, &temp));
-	ck_assert(!retention_parse_name("", &pid, &t, &temp));
+	ck_assert(!output_parse_name("notes.txt", &pid, &t, &temp));
+	ck_assert(!output_parse_name("123.1700000000.prof", &pid, &t, &temp));
+	ck_assert(!output_parse_name("web.123.17.prof", &pid, &t, &temp));
+	ck_assert(!output_parse_name("web.x123.1700000000.prof", &pid, &t, &temp));
+	ck_assert(!output_parse_name("", &pid, &t, &temp));
+}
+END_TEST
+
+/* Every name output.c gives by default, and the temporary name of each,
+ * reads back as the same profile: the writer and retention agree. */
+START_TEST(test_output_names_round_trip)
+{
+	static const char *const ids[] = { "prof", "pprof", "collapsed", "callgrind", "svg",
+					   "icicle" };
+	struct output_opts o = { .comm = "my server.1", .pid = 4242, .start_time = 1700000123 };
+	uint32_t pid;
+	uint64_t t;
+	bool temp;
+
+	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+		char *name = output_path(&o, ids[i]), *tmp;
+
+		ck_assert_msg(name, "%s", ids[i]);
+		ck_assert_msg(output_parse_name(name, &pid, &t, &temp), "%s", name);
+		ck_assert(!temp);
+		ck_assert_uint_eq(pid, 4242);
+		ck_assert_uint_eq(t, 1700000123);
+		tmp = output_temp_name(name, 0x123456789abcdefull + i);
+		ck_assert_int_eq(tmp[0], '.');
+		ck_assert_msg(output_parse_name(tmp, &pid, &t, &temp), "%s", tmp);
+		ck_assert(temp);
+		ck_assert_uint_eq(pid, 4242);
+		ck_assert_uint_eq(t, 1700000123);
+		free(tmp);
+		/* In a directory, the temporary file is beside the file. */
+		tmp = output_temp_name("/var/x/web.1.1700000000.prof", 7);
+		ck_assert_int_eq(strncmp(tmp, "/var/x/.web.1.1700000000.prof.", 30), 0);
+		ck_assert_uint_eq(strlen(tmp), 30 + OUTPUT_TEMP_RANDOM);
+		free(tmp);
+		free(name);
+	}
 }
 END_TEST
 
@@ -630,6 +667,7 @@ Suite *suite_schedule(void)
 	tcase_add_checked_fixture(tc, quiet_setup, quiet_teardown);
 	tcase_add_test(tc, test_schedule_next);
 	tcase_add_test(tc, test_retention_names);
+	tcase_add_test(tc, test_output_names_round_trip);
 	tcase_add_test(tc, test_retention_plan);
 	tcase_add_test(tc, test_retention_apply);
 	tcase_add_test(tc, test_budget_stride);
