@@ -19,6 +19,7 @@
 #include "log.h"
 #include "output.h"
 #include "profile.h"
+#include "pystage.h"
 #include "report.h"
 #include "session.h"
 #include "sprofd.h"
@@ -265,6 +266,24 @@ int profile_parse_args(int argc, char **argv, struct cli *cli)
 	return EXIT_OK;
 }
 
+/* -v: how the Python frames went (--- python stage ---). */
+static void log_python_stats(const struct session *s)
+{
+	const struct pystage *py = session_python(s);
+	struct pystage_stats ps;
+
+	if (!py || !pystage_version(py))
+		return;
+	pystage_stats(py, &ps);
+	log_debug("python %s: %llu samples with Python frames, %llu where native and Python "
+		  "frames did not line up (%llu with eval frames left over, %llu with Python "
+		  "frames put outermost), %llu whose frames could not be read; %llu code objects "
+		  "decoded", pystage_version(py), (unsigned long long)ps.samples,
+		  (unsigned long long)ps.mismatched, (unsigned long long)ps.eval_left,
+		  (unsigned long long)ps.py_left, (unsigned long long)ps.read_failed,
+		  (unsigned long long)ps.codes);
+}
+
 /* Waits for the session to end by itself or for a signal to end it. */
 static void wait_for_end(struct session *s, int sigfd)
 {
@@ -364,6 +383,7 @@ int cmd_profile(int argc, char **argv)
 			  (double)st->unwind_p99_ns / 1e3, (double)st->stack_bytes / (double)stops,
 			  st->ticks ? (double)st->tick_total_ns / 1e3 / (double)st->ticks : 0.0);
 	}
+	log_python_stats(s);
 	if (session_target_gone(s, &status)) {
 		if (WIFEXITED(status))
 			log_info("PID %d exited with status %d while sampled", (int)cli.so.pid,

@@ -1,0 +1,281 @@
+/* pyread.c: Python frames of a stopped thread (see pyread.h). */
+#include "pyread.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include "capture.h"
+#include "pylayout.h"
+#include "util.h"
+
+/* Bounds on what target memory may make us do. */
+#define MAX_INTERPS 64
+#define MAX_THREADS 4096
+#define MAX_CHUNK (1u << 20)      /* most data stack copied in one read */
+/* A thread with no known thread state looks again at most this often:
+ * walking every thread state costs a read each. */
+#define WALK_INTERVAL_NS 50000000ull
+
+struct region {
+	uint64_t addr;
+	const uint8_t *buf;
+	size_t len;
+};
+
+struct pyreader {
+	pid_t pid;
+	const struct pylayout *lay;
+	uint64_t runtime;
+	struct u64map *bytid;      /* tid -> tstate (0: none at the last walk) */
+	struct u64map *bypthread;  /* <= 3.10: pthread_t -> tstate, from the last walk */
+	uint64_t walked_ns;
+	bool walked;
+	uint8_t *chunk;            /* 3.11+: copy of the data stack in use */
+	size_t chunk_cap;
+	struct region reg[2];      /* C stack copy, data stack copy */
+	int nreg;
+	pyread_mem_fn mem;
+	void *mem_ctx;
+	uint64_t syscalls;
+};
+
+static int vm_read(void *ctx, uint64_t addr, void *buf, size_t len)
+{
+	struct pyreader *r = ctx;
+	struct iovec l = { buf, len }, rv = { (void *)(uintptr_t)addr, len };
+
+	r->syscalls++;
+	return process_vm_readv(r->pid, &l, 1, &rv, 1, 0) == (ssize_t)len ? 0 : -1;
+}
+
+/* Reads len bytes at addr: from a local copy that holds them all, else
+ * from the target. */
+static int rd(struct pyreader *r, uint64_t addr, void *buf, size_t len)
+{
+	if (!addr)
+		return -1;
+	for (int i = 0; i < r->nreg; i++) {
+		const struct region *g = &r->reg[i];
+		if (addr >= g->addr && addr - g->addr <= g->len && len <= g->len - (addr - g->addr)) {
+			memcpy(buf, g->buf + (addr - g->addr), len);
+			return 0;
+		}
+	}
+	return r->mem(r->mem_ctx, addr, buf, len);
+}
+
+static uint64_t u64_at(const uint8_t *b, uint32_t off)
+{
+	uint64_t v;
+	memcpy(&v, b + off, 8);
+	return v;
+}
+
+struct pyreader *pyreader_new(pid_t pid, const struct pylayout *lay, uint64_t runtime)
+{
+	struct pyreader *r = xcalloc(1, sizeof(*r));
+
+	r->pid = pid;
+	r->lay = lay;
+	r->runtime = runtime;
+	r->bytid = u64map_new();
+	r->bypthread = u64map_new();
+	r->mem = vm_read;
+	r->mem_ctx = r;
+	return r;
+}
+
+void pyreader_set_mem(struct pyreader *r, pyread_mem_fn fn, void *ctx)
+{
+	r->mem = fn;
+	r->mem_ctx = ctx;
+}
+
+uint64_t pyreader_syscalls(const struct pyreader *r)
+{
+	return r->syscalls;
+}
+
+void pyreader_free(struct pyreader *r)
+{
+	if (!r)
+		return;
+	u64map_free(r->bytid);
+	u64map_free(r->bypthread);
+	free(r->chunk);
+	free(r);
+}
+
+void py_capture_fini(struct py_capture *pc)
+{
+	free(pc->f);
+	memset(pc, 0, sizeof(*pc));
+}
+
+/* Walks every thread state of every interpreter and notes who is who: the
+ * TID (3.11+) or the pthread_t (<= 3.10, matched later with fs_base). */
+static void walk_threads(struct pyreader *r)
+{
+	const struct pylayout *L = r->lay;
+	uint8_t ts[512];
+	uint64_t interp, t;
+
+	u64map_free(r->bytid);
+	u64map_free(r->bypthread);
+	r->bytid = u64map_new();
+	r->bypthread = u64map_new();
+	r->walked = true;
+	r->walked_ns = mono_ns();
+	if (rd(r, r->runtime + L->rt_interp_head, &interp, 8) < 0)
+		return;
+	for (int i = 0; interp && i < MAX_INTERPS; i++) {
+		if (rd(r, interp + L->is_threads_head, &t, 8) < 0)
+			break;
+		for (int k = 0; t && k < MAX_THREADS; k++) {
+			if (rd(r, t, ts, L->ts_size) < 0 || u64_at(ts, L->ts_interp) != interp)
+				break;
+			if (L->ts_native_id) {
+				uint64_t tid = (uint64_t)(uint32_t)u64_at(ts, L->ts_native_id);
+				u64map_put(r->bytid, tid, t);
+			} else {
+				u64map_put(r->bypthread, u64_at(ts, L->ts_thread_id), t);
+			}
+			t = u64_at(ts, L->ts_next);
+		}
+		if (rd(r, interp + L->is_next, &interp, 8) < 0)
+			break;
+	}
+}
+
+/* The thread state of the thread of c, read into ts; 0 if none. */
+static uint64_t find_tstate(struct pyreader *r, const struct capture *c, uint8_t *ts)
+{
+	const struct pylayout *L = r->lay;
+	uint64_t key = (uint64_t)(uint32_t)c->tid, t = 0, fs = c->regs.fs_base;
+	bool have;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		have = u64map_get(r->bytid, key, &t);
+		if ((!have || !t) && !L->ts_native_id && fs && u64map_get(r->bypthread, fs, &t) &&
+		    t) {
+			u64map_put(r->bytid, key, t);
+			have = true;
+		}
+		if (have && t && rd(r, t, ts, L->ts_size) == 0) {
+			/* Thread states are freed and reused: this one must
+			 * still be this thread's. */
+			bool mine = L->ts_native_id ?
+				(uint32_t)u64_at(ts, L->ts_native_id) == (uint32_t)c->tid :
+				(!fs || u64_at(ts, L->ts_thread_id) == fs);
+			if (mine && u64_at(ts, L->ts_interp))
+				return t;
+		}
+		if (r->walked && mono_ns() - r->walked_ns < WALK_INTERVAL_NS) {
+			if (!have)
+				u64map_put(r->bytid, key, 0);
+			return 0;
+		}
+		walk_threads(r);
+	}
+	return 0;
+}
+
+/* Copies the data stack in use (3.11+) with one read, so that the frames
+ * on it are read locally. */
+static void copy_chunk(struct pyreader *r, const uint8_t *ts)
+{
+	const struct pylayout *L = r->lay;
+	uint64_t chunk = u64_at(ts, L->ts_stack_chunk), top = u64_at(ts, L->ts_stack_top);
+	size_t len;
+
+	if (!chunk || top <= chunk || top - chunk > MAX_CHUNK)
+		return;
+	len = (size_t)(top - chunk);
+	xgrow((void **)&r->chunk, &r->chunk_cap, len, 1);
+	if (r->mem(r->mem_ctx, chunk, r->chunk, len) < 0)
+		return;
+	r->reg[r->nreg++] = (struct region){ chunk, r->chunk, len };
+}
+
+void pyreader_read(struct pyreader *r, const struct capture *c, int max, struct py_capture *out)
+{
+	const struct pylayout *L = r->lay;
+	uint8_t ts[512], fr[128];
+	uint64_t frame, tortoise = 0;
+	unsigned power = 1, lam = 0;
+
+	out->n = 0;
+	out->truncated = false;
+	out->status = PY_READ_FAILED;
+	if (max > out->cap) {
+		out->f = xrealloc(out->f, sizeof(*out->f) * (size_t)max);
+		out->cap = max;
+	}
+	r->nreg = 0;
+	if (c->len)
+		r->reg[r->nreg++] = (struct region){ c->sp, c->stack, c->len };
+	if (!find_tstate(r, c, ts)) {
+		out->status = PY_READ_NOSTATE;
+		goto done;
+	}
+	if (L->ts_stack_chunk)
+		copy_chunk(r, ts);
+	frame = u64_at(ts, L->ts_frame);
+	if (L->ts_cframe_current >= 0 && frame &&
+	    rd(r, frame + (uint64_t)L->ts_cframe_current, &frame, 8) < 0)
+		goto done;
+	while (frame) {
+		uint64_t code;
+		uint8_t owner;
+
+		/* Brent's cycle detection: a chain that comes back to where
+		 * it was is garbage. */
+		if (frame == tortoise)
+			goto done;
+		if (++lam == power) {
+			tortoise = frame;
+			power *= 2;
+			lam = 0;
+		}
+		if (rd(r, frame, fr, L->fr_size) < 0)
+			goto done;
+		code = u64_at(fr, L->fr_code);
+		if (L->code_tagged)
+			code &= ~3ull;
+		owner = L->fr_owner >= 0 ? fr[L->fr_owner] : 0;
+		if (L->group == PY_GROUP_OWNER && owner >= 3) {
+			/* The entry frame of a C-level call: it ends the group
+			 * of the frames above it and is not shown. */
+			if (out->n)
+				out->f[out->n - 1].end = true;
+		} else {
+			struct py_raw *p;
+
+			if (out->n == max) {
+				out->truncated = true;
+				break;
+			}
+			p = &out->f[out->n++];
+			p->code = code;
+			if (L->lasti == PY_LASTI_POINTER) {
+				p->lasti = (int64_t)u64_at(fr, L->fr_lasti);
+			} else {
+				int32_t v;
+				memcpy(&v, fr + L->fr_lasti, 4);
+				p->lasti = v;
+			}
+			p->end = L->group == PY_GROUP_EACH ||
+				 (L->group == PY_GROUP_ENTRY && fr[L->fr_entry]);
+		}
+		frame = u64_at(fr, L->fr_back);
+	}
+	if (out->n)
+		out->f[out->n - 1].end = true;
+	out->status = PY_READ_OK;
+done:
+	if (out->status != PY_READ_OK)
+		out->n = 0;
+	r->nreg = 0;
+}
