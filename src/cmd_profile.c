@@ -30,7 +30,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: sprofd -p PID [-F HZ] [-d SECONDS] [-o FILE] [-n ROWS] [-s SORTKEY] [-q]\n"
 		"              [-m cpu|wall] [--max-depth N] [--stack-size BYTES]\n"
-		"              [--unwind copy|ptrace] [-v]\n"
+		"              [--unwind copy|ptrace] [--no-python] [--interp-frames] [-v]\n"
 		"       sprofd report [-n ROWS] [-s SORTKEY] [--callers NAME] [--callees NAME]\n"
 		"              FILE.prof\n"
 		"       sprofd dump -p PID\n"
@@ -63,6 +63,9 @@ static void usage(FILE *f)
 		"      --no-inline        do not report inlined functions as frames\n"
 		"      --raw-names        do not demangle C++ and Rust names\n"
 		"      --debuginfod       fetch missing debug info from debuginfod servers\n"
+		"      --no-python        native frames only, also in a Python process\n"
+		"      --interp-frames    keep the Python interpreter's C frames between\n"
+		"                         Python frames\n"
 		"  -h, --help             this text\n"
 		"      --version          print the version\n",
 		SPROFD_HZ_MIN, SPROFD_HZ_MAX, SPROFD_HZ_DEFAULT, SPROFD_DEPTH_MAX,
@@ -77,7 +80,7 @@ static int bad_value(const char *opt, const char *val, const char *range)
 
 enum {
 	OPT_MAX_DEPTH = 256, OPT_VERSION, OPT_STACK_SIZE, OPT_UNWIND, OPT_THREADS, OPT_LINES,
-	OPT_NO_INLINE, OPT_RAW_NAMES, OPT_DEBUGINFOD,
+	OPT_NO_INLINE, OPT_RAW_NAMES, OPT_DEBUGINFOD, OPT_NO_PYTHON, OPT_INTERP_FRAMES,
 };
 
 /* Parses a byte count with an optional K or M suffix, in [lo, hi]. */
@@ -124,6 +127,8 @@ int profile_parse_args(int argc, char **argv, struct cli *cli)
 		{ "no-inline", no_argument, NULL, OPT_NO_INLINE },
 		{ "raw-names", no_argument, NULL, OPT_RAW_NAMES },
 		{ "debuginfod", no_argument, NULL, OPT_DEBUGINFOD },
+		{ "no-python", no_argument, NULL, OPT_NO_PYTHON },
+		{ "interp-frames", no_argument, NULL, OPT_INTERP_FRAMES },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 },
@@ -192,6 +197,12 @@ int profile_parse_args(int argc, char **argv, struct cli *cli)
 			break;
 		case OPT_DEBUGINFOD:
 			cli->so.sym.debuginfod = true;
+			break;
+		case OPT_NO_PYTHON:
+			cli->so.no_python = true;
+			break;
+		case OPT_INTERP_FRAMES:
+			cli->so.py.interp_frames = true;
 			break;
 		case 'n':
 			if (parse_long(optarg, 0, 1000000, &v))

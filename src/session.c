@@ -558,6 +558,13 @@ static void describe(const struct session *s, struct profile_meta *m,
 	m->modules = (const struct modules *const *)s->mods;
 	m->nmodules = s->nmods;
 	m->image_shift = SAMPLER_IMAGE_SHIFT;
+	if (s->py && pystage_version(s->py)) {   /* --- python stage --- */
+		struct pystage_stats ps;
+
+		snprintf(m->python, sizeof(m->python), "%s", pystage_version(s->py));
+		pystage_stats(s->py, &ps);
+		m->python_mismatched = ps.mismatched;
+	}
 }
 
 struct profile *session_profile(struct session *s)
