@@ -18,6 +18,7 @@ int main(int argc, char **argv)
 		{ "writers", suite_writers }, { "pstats", suite_pstats },
 		{ "config", suite_config },   { "schedule", suite_schedule },
 		{ "procstatus", suite_procstatus },
+		{ "python", suite_python },
 	};
 	SRunner *sr = NULL;
 	int failed;

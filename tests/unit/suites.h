@@ -17,5 +17,6 @@ Suite *suite_pstats(void);
 Suite *suite_config(void);
 Suite *suite_schedule(void);
 Suite *suite_procstatus(void);
+Suite *suite_python(void);
 
 #endif
