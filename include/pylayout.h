@@ -1,6 +1,7 @@
 /* pylayout.h: where CPython keeps what sprofd reads, one table per minor
- * version (3.8 to 3.13; 3.14 and 3.15 only once checked on a real build),
- * for the default (GIL, non-debug) x86_64 build. Pure data: the tables are
+ * version (3.8 to 3.15), for the default (GIL, non-debug) x86_64 build;
+ * free-threaded builds are not read (their objects are laid out
+ * otherwise). Pure data: the tables are
  * static and never freed. Checking a table against a live target is
  * pyelf's and pyread's job. */
 #ifndef SPROFD_PYLAYOUT_H

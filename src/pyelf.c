@@ -59,7 +59,12 @@ struct elfsyms {
 	int neval;
 	uint64_t first_load;   /* first PT_LOAD p_vaddr, aligned down */
 	bool have_load;
+	bool have_cold;        /* a _PyEval_EvalFrameDefault.cold symbol */
 };
+
+/* An FDE this large reached by a jump out of the eval loop is its cold
+ * part (no helper function of the interpreter is nearly this big). */
+#define COLD_MIN 16384
 
 /* Looks for the symbols in one symbol table. */
 static void scan_symtab(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh, struct elfsyms *o)
@@ -91,12 +96,97 @@ static void scan_symtab(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh, struct elfs
 			   sym.st_size > 0) {
 			bool dup = false;
 
+			if (name[24] == '.')
+				o->have_cold = true;
 			for (int k = 0; k < o->neval; k++)
 				dup |= o->eval[k].lo == sym.st_value;
 			if (!dup && o->neval < PYELF_MAX_RANGES)
 				o->eval[o->neval++] = (struct pyrange){ sym.st_value,
 									sym.st_value + sym.st_size };
 		}
+	}
+}
+
+/* Finds the cold part of the eval loop when no symbol names it: Debian's
+ * PGO+LTO executables export only a small hot _PyEval_EvalFrameDefault and
+ * keep the opcode bodies in a local .cold part that stripping leaves
+ * unnamed, where every eval-loop pc of a native stack then lies. The hot
+ * part jumps into it (rel32 jmp and jcc); the range is that of the
+ * unwind-table (.eh_frame_hdr) entry that holds the target, for the cold
+ * part has its own: from its start to the next entry's. */
+static void find_cold(Elf *elf, size_t shstrndx, struct elfsyms *o)
+{
+	struct pyrange hot = o->eval[0];
+	Elf_Scn *scn = NULL;
+	const uint8_t *b = NULL, *hdr = NULL;
+	size_t n = 0, hdrlen = 0;
+	uint64_t hdr_addr = 0;
+	uint32_t count;
+
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+		Elf_Data *d;
+		const char *name;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_PROGBITS ||
+		    !(d = elf_getdata(scn, NULL)) || d->d_size < sh.sh_size)
+			continue;
+		name = elf_strptr(elf, shstrndx, sh.sh_name);
+		if (name && strcmp(name, ".eh_frame_hdr") == 0) {
+			hdr = d->d_buf;
+			hdrlen = sh.sh_size;
+			hdr_addr = sh.sh_addr;
+		} else if ((sh.sh_flags & SHF_EXECINSTR) && hot.lo >= sh.sh_addr &&
+			   hot.hi <= sh.sh_addr + sh.sh_size) {
+			b = (const uint8_t *)d->d_buf + (hot.lo - sh.sh_addr);
+			n = (size_t)(hot.hi - hot.lo);
+		}
+	}
+	/* Only the usual encoding: a 4-byte count, then sorted pairs of
+	 * 4-byte offsets from the header (DW_EH_PE_datarel | sdata4). */
+	if (!b || !hdr || hdrlen < 12 || hdr[0] != 1 || hdr[2] != 0x03 || hdr[3] != 0x3b)
+		return;
+	memcpy(&count, hdr + 8, 4);
+	if (count < 2 || count > (hdrlen - 12) / 8)
+		return;
+	for (size_t i = 0; i + 6 <= n && o->neval < PYELF_MAX_RANGES; i++) {
+		int32_t rel, at;
+		uint64_t t, s, e;
+		uint32_t lo = 0, hi = count;
+		bool dup = false;
+
+		if (b[i] == 0xe9) {
+			memcpy(&rel, b + i + 1, 4);
+			t = hot.lo + i + 5 + (uint64_t)(int64_t)rel;
+		} else if (b[i] == 0x0f && b[i + 1] >= 0x80 && b[i + 1] <= 0x8f) {
+			memcpy(&rel, b + i + 2, 4);
+			t = hot.lo + i + 6 + (uint64_t)(int64_t)rel;
+		} else {
+			continue;
+		}
+		if (t >= hot.lo && t < hot.hi)
+			continue;
+		for (int k = 0; k < o->neval; k++)
+			dup |= t >= o->eval[k].lo && t < o->eval[k].hi;
+		if (dup)
+			continue;
+		/* The last entry that starts at or before t. */
+		while (hi - lo > 1) {
+			uint32_t mid = lo + (hi - lo) / 2;
+			memcpy(&at, hdr + 12 + (size_t)mid * 8, 4);
+			if (hdr_addr + (uint64_t)(int64_t)at <= t)
+				lo = mid;
+			else
+				hi = mid;
+		}
+		if (lo + 1 >= count)
+			continue;
+		memcpy(&at, hdr + 12 + (size_t)lo * 8, 4);
+		s = hdr_addr + (uint64_t)(int64_t)at;
+		memcpy(&at, hdr + 12 + (size_t)(lo + 1) * 8, 4);
+		e = hdr_addr + (uint64_t)(int64_t)at;
+		if (s <= t && e > t && e - s >= COLD_MIN && (e <= hot.lo || s >= hot.hi))
+			o->eval[o->neval++] = (struct pyrange){ s, e };
 	}
 }
 
@@ -145,6 +235,8 @@ static int read_elf(const char *path, struct elfsyms *o, char *why, size_t whyle
 			o->runtime_sec = sh.sh_addr;
 		}
 	}
+	if (o->neval == 1 && !o->have_cold)
+		find_cold(elf, shstrndx, o);
 	elf_end(elf);
 	close(fd);
 	return 0;
@@ -156,7 +248,7 @@ int pyelf_find(pid_t pid, struct pyelf *e, char *why, size_t whylen)
 	struct elfsyms s = { 0 };
 	char exe[PATH_MAX], file[PATH_MAX + 64];
 	const char *obj = NULL;
-	uint64_t base = 0, bias;
+	uint64_t base = 0, base_end = 0, bias;
 	bool have_base = false;
 	ssize_t n;
 	int rc = 0;
@@ -186,14 +278,25 @@ int pyelf_find(pid_t pid, struct pyelf *e, char *why, size_t whylen)
 			continue;
 		if (m->pgoff == 0 && !have_base) {
 			base = m->start;
+			base_end = m->end;
 			have_base = true;
 		}
 		if (m->x && e->ntext < PYELF_MAX_RANGES)
 			e->text[e->ntext++] = (struct pyrange){ m->start, m->end };
 	}
-	snprintf(file, sizeof(file), "/proc/%d/root%s", (int)pid, e->path);
-	if (!have_base || read_elf(file, &s, why, whylen) < 0)
+	if (!have_base)
 		goto out;
+	/* The mapped file itself, whatever root or mount namespace the target
+	 * has: the maps show paths from our root, so a chroot's files are not
+	 * at /proc/PID/root + path. */
+	snprintf(file, sizeof(file), "/proc/%d/map_files/%llx-%llx", (int)pid,
+		 (unsigned long long)base, (unsigned long long)base_end);
+	if (read_elf(file, &s, why, whylen) < 0) {
+		memset(&s, 0, sizeof(s));
+		snprintf(file, sizeof(file), "/proc/%d/root%s", (int)pid, e->path);
+		if (read_elf(file, &s, why, whylen) < 0)
+			goto out;
+	}
 	if (!s.runtime)
 		s.runtime = s.runtime_sec;
 	if (!s.runtime || !s.have_load)

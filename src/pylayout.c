@@ -1,7 +1,7 @@
-/* pylayout.c: the per-version tables (see pylayout.h). Every offset of
- * 3.8 to 3.13 was compiled against that version's own headers (offsetof)
- * and read live from a running interpreter; 3.13's agree with the
- * _Py_DebugOffsets it exports, which pyelf checks again at attach. */
+/* pylayout.c: the per-version tables (see pylayout.h). Every offset was
+ * compiled against that version's own headers (offsetof) and read live
+ * from a running interpreter; from 3.13 on they agree with the
+ * _Py_DebugOffsets it exports, which pystage checks again at attach. */
 #include "pylayout.h"
 
 #include <stddef.h>
@@ -67,6 +67,32 @@ static const struct pylayout layouts[] = {
 	  .co_argcount = 52, .co_flags = 48, .co_firstlineno = 68, .co_filename = 112,
 	  .co_name = 120, .co_qualname = 128, .co_lines = 136, .co_code_adaptive = 200,
 	  .co_basicsize = 200, .str_ascii_data = 40, .str_compact_data = 56 },
+	/* 3.14 and 3.15: checked on Debian sid's 3.14.10 and 3.15.2 (offsetof
+	 * with the build's core flags, and live). The code pointer is a
+	 * _PyStackRef with tag bits; 3.15 ends each chain with a sentinel
+	 * frame (owner 3, no previous), which ends no group of its own. */
+	{ .minor = 14, .lasti = PY_LASTI_POINTER, .lines = PY_LINES_LOCATIONS,
+	  .group = PY_GROUP_OWNER,
+	  .rt_interp_head = 808, .is_next = 7272, .is_threads_head = 7344,
+	  .ts_next = 8, .ts_interp = 16, .ts_frame = 72, .ts_cframe_current = -1,
+	  .ts_thread_id = 152, .ts_native_id = 160, .ts_stack_chunk = 232, .ts_stack_top = 240,
+	  .ts_size = 256,
+	  .fr_back = 8, .fr_code = 0, .fr_lasti = 56, .fr_entry = -1, .fr_owner = 74,
+	  .fr_size = 80, .code_tagged = true,
+	  .co_argcount = 52, .co_flags = 48, .co_firstlineno = 68, .co_filename = 112,
+	  .co_name = 120, .co_qualname = 128, .co_lines = 136, .co_code_adaptive = 208,
+	  .co_basicsize = 208, .str_ascii_data = 40, .str_compact_data = 56 },
+	{ .minor = 15, .lasti = PY_LASTI_POINTER, .lines = PY_LINES_LOCATIONS,
+	  .group = PY_GROUP_OWNER,
+	  .rt_interp_head = 936, .is_next = 7264, .is_threads_head = 7336,
+	  .ts_next = 8, .ts_interp = 16, .ts_frame = 72, .ts_cframe_current = -1,
+	  .ts_thread_id = 176, .ts_native_id = 184, .ts_stack_chunk = 256, .ts_stack_top = 264,
+	  .ts_size = 280,
+	  .fr_back = 8, .fr_code = 0, .fr_lasti = 56, .fr_entry = -1, .fr_owner = 74,
+	  .fr_size = 80, .code_tagged = true,
+	  .co_argcount = 52, .co_flags = 48, .co_firstlineno = 68, .co_filename = 112,
+	  .co_name = 120, .co_qualname = 128, .co_lines = 136, .co_code_adaptive = 208,
+	  .co_basicsize = 208, .str_ascii_data = 40, .str_compact_data = 56 },
 };
 
 const struct pylayout *pylayout_for(unsigned minor)

@@ -149,46 +149,65 @@ static bool check_code_type(struct pystage *ps, char *why, size_t whylen)
 	return true;
 }
 
-/* 3.13+: checks the layout against the _Py_DebugOffsets the interpreter
- * exports at the start of _PyRuntime (positions of 3.13's struct). */
+/* Where _Py_DebugOffsets (3.13+, at the start of _PyRuntime) keeps the
+ * offsets sprofd reads: the struct's own layout changes with each minor. */
+enum dbg_field {
+	D_INTERP_HEAD, D_IS_NEXT, D_THREADS_HEAD, D_TS_NEXT, D_TS_INTERP, D_TS_FRAME,
+	D_TS_THREAD_ID, D_TS_NATIVE_ID, D_TS_CHUNK, D_FR_BACK, D_FR_CODE, D_FR_LASTI, D_FR_OWNER,
+	D_CO_FILENAME, D_CO_NAME, D_CO_QUALNAME, D_CO_LINES, D_CO_FIRSTLINENO, D_CO_ADAPTIVE,
+	D_NFIELDS
+};
+
+static const struct {
+	unsigned minor;
+	uint16_t at[D_NFIELDS];
+} dbg_positions[] = {
+	{ 13, { 40, 64, 72, 168, 176, 184, 192, 200, 208, 232, 240, 248, 264, 280, 288, 296, 304,
+		312, 344 } },
+	{ 14, { 40, 64, 72, 192, 200, 208, 216, 224, 232, 256, 264, 272, 288, 320, 328, 336, 344,
+		352, 384 } },
+	{ 15, { 40, 64, 72, 192, 200, 208, 240, 248, 256, 320, 328, 336, 352, 384, 392, 400, 408,
+		416, 448 } },
+};
+
+/* 3.13+: checks the layout against the interpreter's own _Py_DebugOffsets. */
 static bool check_debug_offsets(struct pystage *ps, char *why, size_t whylen)
 {
 	const struct pylayout *L = ps->lay;
-	struct { uint32_t at; uint64_t want; const char *what; } chk[] = {
-		{ 40, L->rt_interp_head, "interpreters_head" },
-		{ 64, L->is_next, "interpreter next" },
-		{ 72, L->is_threads_head, "threads_head" },
-		{ 168, L->ts_next, "thread next" },
-		{ 176, L->ts_interp, "thread interp" },
-		{ 184, L->ts_frame, "current_frame" },
-		{ 192, L->ts_thread_id, "thread_id" },
-		{ 200, L->ts_native_id, "native_thread_id" },
-		{ 208, L->ts_stack_chunk, "datastack_chunk" },
-		{ 232, L->fr_back, "frame previous" },
-		{ 240, L->fr_code, "frame executable" },
-		{ 248, L->fr_lasti, "frame instr_ptr" },
-		{ 264, (uint64_t)L->fr_owner, "frame owner" },
-		{ 280, L->co_filename, "co_filename" },
-		{ 288, L->co_name, "co_name" },
-		{ 296, (uint64_t)L->co_qualname, "co_qualname" },
-		{ 304, L->co_lines, "co_linetable" },
-		{ 312, L->co_firstlineno, "co_firstlineno" },
-		{ 344, L->co_code_adaptive, "co_code_adaptive" },
+	static const char *const what[D_NFIELDS] = {
+		"interpreters_head", "interpreter next", "threads_head", "thread next",
+		"thread interp", "current_frame", "thread_id", "native_thread_id", "datastack_chunk",
+		"frame previous", "frame executable", "frame instr_ptr", "frame owner", "co_filename",
+		"co_name", "co_qualname", "co_linetable", "co_firstlineno", "co_code_adaptive",
 	};
-	uint8_t d[352];
+	const uint64_t want[D_NFIELDS] = {
+		L->rt_interp_head, L->is_next, L->is_threads_head, L->ts_next, L->ts_interp,
+		L->ts_frame, L->ts_thread_id, L->ts_native_id, L->ts_stack_chunk, L->fr_back,
+		L->fr_code, L->fr_lasti, (uint64_t)L->fr_owner, L->co_filename, L->co_name,
+		(uint64_t)L->co_qualname, L->co_lines, L->co_firstlineno, L->co_code_adaptive,
+	};
+	const uint16_t *at = NULL;
+	uint8_t d[464];
 
-	if (ps->elf.minor != 13)
+	for (size_t i = 0; i < sizeof(dbg_positions) / sizeof(dbg_positions[0]); i++)
+		if (dbg_positions[i].minor == ps->elf.minor)
+			at = dbg_positions[i].at;
+	if (!at)
 		return true;
-	if (vm_read(ps->pid, ps->elf.runtime, d, sizeof(d)) < 0) {
+	if (!ps->elf.debug_offsets || vm_read(ps->pid, ps->elf.runtime, d, sizeof(d)) < 0) {
 		snprintf(why, whylen, "cannot read _Py_DebugOffsets");
 		return false;
 	}
-	for (size_t i = 0; i < sizeof(chk) / sizeof(chk[0]); i++) {
+	if (memcmp(d + 16, "\0\0\0\0\0\0\0\0", 8) != 0) {
+		snprintf(why, whylen, "it is a free-threaded build");
+		return false;
+	}
+	for (size_t i = 0; i < D_NFIELDS; i++) {
 		uint64_t v;
-		memcpy(&v, d + chk[i].at, 8);
-		if (v != chk[i].want) {
+		memcpy(&v, d + at[i], 8);
+		if (v != want[i]) {
 			snprintf(why, whylen, "_Py_DebugOffsets puts %s at %llu, not %llu",
-				 chk[i].what, (unsigned long long)v, (unsigned long long)chk[i].want);
+				 what[i], (unsigned long long)v, (unsigned long long)want[i]);
 			return false;
 		}
 	}
@@ -225,7 +244,7 @@ static void detect(struct pystage *ps, bool quiet_if_none)
 	ps->lay = pylayout_for(ps->elf.minor);
 	if (!ps->lay) {
 		log_warn("python: PID %d runs Python %s (%s), a version sprofd cannot read "
-			 "(3.8 to 3.13); Python frames are not shown, native frames only",
+			 "(3.8 to 3.15); Python frames are not shown, native frames only",
 			 (int)ps->pid, ps->version, ps->elf.path);
 		return;
 	}
