@@ -22,6 +22,7 @@ struct pyreader;
 
 /* One Python frame as read. */
 struct py_raw {
+	uint64_t frame;     /* the frame's address */
 	uint64_t code;      /* PyCodeObject address */
 	int64_t lasti;      /* <= 3.10: f_lasti; 3.11+: the instruction pointer */
 	bool end;           /* the oldest frame of its eval-loop call */

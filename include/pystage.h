@@ -57,6 +57,9 @@ int pystage_lookup(struct pystage *ps, uint64_t pc, const struct sym_frame **fra
 /* "3.11.2" (or "3.10" when only the minor is known); NULL if no Python
  * interpreter was found. */
 const char *pystage_version(const struct pystage *ps);
+/* Whether Python frames are read (false: none found, or a version or
+ * layout sprofd cannot read, which was warned about). */
+bool pystage_reading(const struct pystage *ps);
 void pystage_stats(const struct pystage *ps, struct pystage_stats *out);
 void pystage_free(struct pystage *ps);
 

@@ -24,6 +24,15 @@ struct region {
 	size_t len;
 };
 
+/* <= 3.10: the frame addresses of a thread's last chain. Its frames are
+ * heap objects, one read each; a deep stack mostly keeps its outer frames
+ * from one sample to the next, so they are read together first, with one
+ * process_vm_readv, and used where the chain still goes through them. */
+struct lastchain {
+	uint64_t *addr;
+	int n, cap;
+};
+
 struct pyreader {
 	pid_t pid;
 	const struct pylayout *lay;
@@ -39,6 +48,15 @@ struct pyreader {
 	pyread_mem_fn mem;
 	void *mem_ctx;
 	uint64_t syscalls;
+	/* <= 3.10 (see struct lastchain): by tid, and the batch read. */
+	struct u64map *chains;     /* tid -> index in chainv */
+	struct lastchain *chainv;
+	size_t nchains, chaincap;
+	uint8_t *batch;            /* frames of the last chain, fr_size each */
+	int batch_n;               /* how many of them were read */
+	size_t batch_cap;
+	struct iovec *liov, *riov;
+	size_t iov_cap;
 };
 
 static int vm_read(void *ctx, uint64_t addr, void *buf, size_t len)
@@ -82,6 +100,7 @@ struct pyreader *pyreader_new(pid_t pid, const struct pylayout *lay, uint64_t ru
 	r->runtime = runtime;
 	r->bytid = u64map_new();
 	r->bypthread = u64map_new();
+	r->chains = u64map_new();
 	r->mem = vm_read;
 	r->mem_ctx = r;
 	return r;
@@ -105,6 +124,13 @@ void pyreader_free(struct pyreader *r)
 	u64map_free(r->bytid);
 	u64map_free(r->bypthread);
 	free(r->chunk);
+	u64map_free(r->chains);
+	for (size_t i = 0; i < r->nchains; i++)
+		free(r->chainv[i].addr);
+	free(r->chainv);
+	free(r->batch);
+	free(r->liov);
+	free(r->riov);
 	free(r);
 }
 
@@ -199,8 +225,69 @@ static void copy_chunk(struct pyreader *r, const uint8_t *ts)
 	r->reg[r->nreg++] = (struct region){ chunk, r->chunk, len };
 }
 
+/* The last chain of thread tid (created empty). */
+static struct lastchain *thread_chain(struct pyreader *r, pid_t tid)
+{
+	uint64_t i;
+
+	if (!u64map_get(r->chains, (uint64_t)(uint32_t)tid, &i)) {
+		xgrow((void **)&r->chainv, &r->chaincap, r->nchains + 1, sizeof(*r->chainv));
+		i = r->nchains++;
+		memset(&r->chainv[i], 0, sizeof(r->chainv[i]));
+		u64map_put(r->chains, (uint64_t)(uint32_t)tid, i);
+	}
+	return &r->chainv[i];
+}
+
+/* Reads the frames of the last chain in one go (only with the real
+ * process_vm_readv: a test's reader goes frame by frame). */
+static void read_batch(struct pyreader *r, const struct lastchain *lc)
+{
+	size_t fs = r->lay->fr_size;
+	ssize_t got;
+
+	r->batch_n = 0;
+	if (lc->n == 0 || r->mem != vm_read)
+		return;
+	xgrow((void **)&r->batch, &r->batch_cap, (size_t)lc->n * fs, 1);
+	if ((size_t)lc->n > r->iov_cap) {
+		r->liov = xrealloc(r->liov, sizeof(*r->liov) * (size_t)lc->n);
+		r->riov = xrealloc(r->riov, sizeof(*r->riov) * (size_t)lc->n);
+		r->iov_cap = (size_t)lc->n;
+	}
+	for (int i = 0; i < lc->n; i++) {
+		r->liov[i] = (struct iovec){ r->batch + (size_t)i * fs, fs };
+		r->riov[i] = (struct iovec){ (void *)(uintptr_t)lc->addr[i], fs };
+	}
+	/* At most IOV_MAX (1024) each way; a deeper chain is read in part. */
+	r->syscalls++;
+	got = process_vm_readv(r->pid, r->liov, (unsigned long)(lc->n < 1024 ? lc->n : 1024),
+			       r->riov, (unsigned long)(lc->n < 1024 ? lc->n : 1024), 0);
+	/* A bad address ends the transfer: what came before it is good. */
+	r->batch_n = got > 0 ? (int)((size_t)got / fs) : 0;
+}
+
+/* Reads frame at addr into fr: from the batch if the last chain had it
+ * (looked for from *hint on, where the chains agree), else alone. */
+static int read_frame(struct pyreader *r, const struct lastchain *lc, int *hint, uint64_t addr,
+		      uint8_t *fr)
+{
+	size_t fs = r->lay->fr_size;
+
+	for (int pass = 0; pass < 2 && r->batch_n; pass++)
+		for (int i = pass ? 0 : *hint; i < (pass ? *hint : r->batch_n); i++)
+			if (lc->addr[i] == addr) {
+				memcpy(fr, r->batch + (size_t)i * fs, fs);
+				*hint = i + 1;
+				return 0;
+			}
+	return rd(r, addr, fr, fs);
+}
+
 void pyreader_read(struct pyreader *r, const struct capture *c, int max, struct py_capture *out)
 {
+	struct lastchain *lc = NULL;
+	int hint = 0;
 	const struct pylayout *L = r->lay;
 	uint8_t ts[512], fr[128];
 	uint64_t frame, tortoise = 0;
@@ -223,6 +310,10 @@ void pyreader_read(struct pyreader *r, const struct capture *c, int max, struct 
 	if (L->ts_stack_chunk)
 		copy_chunk(r, ts);
 	frame = u64_at(ts, L->ts_frame);
+	if (L->group == PY_GROUP_EACH) {
+		lc = thread_chain(r, c->tid);
+		read_batch(r, lc);
+	}
 	if (L->ts_cframe_current >= 0 && frame &&
 	    rd(r, frame + (uint64_t)L->ts_cframe_current, &frame, 8) < 0)
 		goto done;
@@ -239,7 +330,7 @@ void pyreader_read(struct pyreader *r, const struct capture *c, int max, struct 
 			power *= 2;
 			lam = 0;
 		}
-		if (rd(r, frame, fr, L->fr_size) < 0)
+		if ((lc ? read_frame(r, lc, &hint, frame, fr) : rd(r, frame, fr, L->fr_size)) < 0)
 			goto done;
 		code = u64_at(fr, L->fr_code);
 		if (L->code_tagged)
@@ -258,6 +349,7 @@ void pyreader_read(struct pyreader *r, const struct capture *c, int max, struct 
 				break;
 			}
 			p = &out->f[out->n++];
+			p->frame = frame;
 			p->code = code;
 			if (L->lasti == PY_LASTI_POINTER) {
 				p->lasti = (int64_t)u64_at(fr, L->fr_lasti);
@@ -274,6 +366,15 @@ void pyreader_read(struct pyreader *r, const struct capture *c, int max, struct 
 	if (out->n)
 		out->f[out->n - 1].end = true;
 	out->status = PY_READ_OK;
+	if (lc) {   /* <= 3.10: one frame per Python frame, so n addresses */
+		if (out->n > lc->cap) {
+			lc->addr = xrealloc(lc->addr, sizeof(*lc->addr) * (size_t)out->n);
+			lc->cap = out->n;
+		}
+		for (int i = 0; i < out->n; i++)
+			lc->addr[i] = out->f[i].frame;
+		lc->n = out->n;
+	}
 done:
 	if (out->status != PY_READ_OK)
 		out->n = 0;

@@ -582,6 +582,11 @@ const char *pystage_version(const struct pystage *ps)
 	return ps && ps->found ? ps->version : NULL;
 }
 
+bool pystage_reading(const struct pystage *ps)
+{
+	return ps && ps->lay;
+}
+
 void pystage_stats(const struct pystage *ps, struct pystage_stats *out)
 {
 	*out = ps->st;

@@ -561,7 +561,8 @@ static void describe(const struct session *s, struct profile_meta *m,
 	if (s->py && pystage_version(s->py)) {   /* --- python stage --- */
 		struct pystage_stats ps;
 
-		snprintf(m->python, sizeof(m->python), "%s", pystage_version(s->py));
+		snprintf(m->python, sizeof(m->python), "%s%s", pystage_version(s->py),
+			 pystage_reading(s->py) ? "" : " (not read)");
 		pystage_stats(s->py, &ps);
 		m->python_mismatched = ps.mismatched;
 	}
