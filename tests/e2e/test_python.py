@@ -278,3 +278,22 @@ class PythonTest(SprofdTestCase):
         self.assertRegex(runs["--interp-frames"], r"mixed_loop;[^\n]*map_next|"
                          r"mixed_loop;[^\n]*\[python3[^;]*;[^\n]*<lambda>")
         self.assertNotRegex(runs[None], r"mixed_loop;list_vectorcall")
+
+    def test_unknown_version(self):
+        """A Python sprofd cannot read (3.7): one warning naming it, native
+        frames only, the profile written as usual."""
+        found = sorted(glob.glob("/root/.pyenv/versions/3.7.*/bin/python3.7"))
+        if not found:
+            print("\n  skipped: no pyenv build of Python 3.7", file=sys.stderr)
+            self.skipTest("no pyenv build of Python 3.7 under /root/.pyenv/versions")
+        p = self.start_py(Interp(found[-1:]), PYWORK, "split")
+        out = self.path("old.prof")
+        run = self.sprofd("-p", p.pid, "-d", "1", "-o", out, "-n", "3")
+        prof = self.check_run(run, out, 100, pid=p.pid)
+        warns = [ln for ln in run.err.splitlines() if "python" in ln.lower() and
+                 "warning" in ln]
+        self.assertEqual(len(warns), 1, run.err)
+        self.assertIn("Python 3.7", warns[0])
+        self.assertIn("native frames only", warns[0])
+        self.assertFalse([k for k in prof.raw if k[0].endswith(".py")], prof.top())
+        self.assertIn("_PyEval_EvalFrameDefault", [k[2] for k in prof.raw])
