@@ -534,15 +534,12 @@ int pystage_merge(struct pystage *ps, unsigned slot, uint64_t *pcs, int n, int m
 	}
 	grow_scratch(ps, (size_t)pc->n + (size_t)n + 1);
 	name_frames(ps, pc);
+	/* Frames whose code could not be read keep their place, unnamed. */
 	for (int i = 0; i < pc->n; i++) {
 		ps->end[i] = pc->f[i].end;
 		if (!ps->py[i])
-			ps->py[i] = 0;   /* named below */
-	}
-	/* Frames whose code could not be read keep their place, unnamed. */
-	for (int i = 0; i < pc->n; i++)
-		if (!ps->py[i])
 			ps->py[i] = PYSTAGE_PC_FLAG;
+	}
 	in = (struct pymerge_in){ .native = pcs, .nnative = n, .py = ps->py, .end = ps->end,
 				  .npy = pc->n, .eval = ps->elf.eval, .neval = ps->elf.neval,
 				  .interp = ps->elf.text, .ninterp = ps->elf.ntext,
