@@ -32,6 +32,8 @@ struct pystage_stats {
 	uint64_t py_left;      /* ... Python frames had no eval frame: put outermost */
 	uint64_t read_failed;  /* a thread state was found but its frames not read */
 	uint64_t codes;        /* code objects decoded */
+	uint64_t stops;        /* threads read while stopped */
+	uint64_t stop_reads;   /* process_vm_readv calls made for them */
 };
 
 /* Looks for an interpreter in pid (none is fine: the stage stays idle and

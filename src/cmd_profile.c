@@ -289,10 +289,11 @@ static void log_python_stats(const struct session *s)
 	log_debug("python %s: %llu samples with Python frames, %llu where native and Python "
 		  "frames did not line up (%llu with eval frames left over, %llu with Python "
 		  "frames put outermost), %llu whose frames could not be read; %llu code objects "
-		  "decoded", pystage_version(py), (unsigned long long)ps.samples,
-		  (unsigned long long)ps.mismatched, (unsigned long long)ps.eval_left,
-		  (unsigned long long)ps.py_left, (unsigned long long)ps.read_failed,
-		  (unsigned long long)ps.codes);
+		  "decoded; %.1f reads per stop", pystage_version(py),
+		  (unsigned long long)ps.samples, (unsigned long long)ps.mismatched,
+		  (unsigned long long)ps.eval_left, (unsigned long long)ps.py_left,
+		  (unsigned long long)ps.read_failed, (unsigned long long)ps.codes,
+		  ps.stops ? (double)ps.stop_reads / (double)ps.stops : 0.0);
 }
 
 /* Waits for the session to end by itself or for a signal to end it. */

@@ -24,11 +24,17 @@ struct region {
 	size_t len;
 };
 
-/* <= 3.10: the frame addresses of a thread's last chain. Its frames are
- * heap objects, one read each; a deep stack mostly keeps its outer frames
- * from one sample to the next, so they are read together first, with one
- * process_vm_readv, and used where the chain still goes through them. */
+/* What a thread's last read found, to read it the next time with one
+ * process_vm_readv, before knowing whether it still holds: its thread
+ * state; 3.11+ its data stack (the part in use, with some slack); <= 3.10
+ * the frames of its chain, which are heap objects, one read each
+ * otherwise (a deep stack mostly keeps its outer frames from one sample
+ * to the next). What was read is used only where it proves current. */
+#define CHUNK_SLACK 2048
 struct lastchain {
+	uint64_t tstate;
+	uint64_t chunk;
+	size_t chunk_len;
 	uint64_t *addr;
 	int n, cap;
 };
@@ -54,6 +60,10 @@ struct pyreader {
 	size_t nchains, chaincap;
 	uint8_t *batch;            /* frames of the last chain, fr_size each */
 	int batch_n;               /* how many of them were read */
+	uint8_t pre_ts[512];       /* the thread state read ahead */
+	uint64_t pre_ts_addr, pre_ts_addr_chunk;
+	size_t pre_chunk_len;
+	bool pre_ts_ok, pre_chunk_ok;
 	size_t batch_cap;
 	struct iovec *liov, *riov;
 	size_t iov_cap;
@@ -189,7 +199,10 @@ static uint64_t find_tstate(struct pyreader *r, const struct capture *c, uint8_t
 			u64map_put(r->bytid, key, t);
 			have = true;
 		}
-		if (have && t && rd(r, t, ts, L->ts_size) == 0) {
+		if (have && t && t == r->pre_ts_addr && r->pre_ts_ok)
+			memcpy(ts, r->pre_ts, L->ts_size);
+		if (have && t && ((t == r->pre_ts_addr && r->pre_ts_ok) ||
+				  rd(r, t, ts, L->ts_size) == 0)) {
 			/* Thread states are freed and reused: this one must
 			 * still be this thread's. */
 			bool mine = L->ts_native_id ?
@@ -208,21 +221,32 @@ static uint64_t find_tstate(struct pyreader *r, const struct capture *c, uint8_t
 	return 0;
 }
 
-/* Copies the data stack in use (3.11+) with one read, so that the frames
- * on it are read locally. */
-static void copy_chunk(struct pyreader *r, const uint8_t *ts)
+/* Copies the data stack in use (3.11+), so that the frames on it are read
+ * locally: the copy read ahead if it covers it, else with one read. */
+static void copy_chunk(struct pyreader *r, const uint8_t *ts, struct lastchain *tc)
 {
 	const struct pylayout *L = r->lay;
 	uint64_t chunk = u64_at(ts, L->ts_stack_chunk), top = u64_at(ts, L->ts_stack_top);
+	uint64_t limit = u64_at(ts, L->ts_stack_top + 8);
 	size_t len;
 
+	tc->chunk = 0;
 	if (!chunk || top <= chunk || top - chunk > MAX_CHUNK)
 		return;
 	len = (size_t)(top - chunk);
-	xgrow((void **)&r->chunk, &r->chunk_cap, len, 1);
-	if (r->mem(r->mem_ctx, chunk, r->chunk, len) < 0)
-		return;
+	if (!(r->pre_chunk_ok && chunk == r->pre_ts_addr_chunk && len <= r->pre_chunk_len)) {
+		xgrow((void **)&r->chunk, &r->chunk_cap, len, 1);
+		if (r->mem(r->mem_ctx, chunk, r->chunk, len) < 0)
+			return;
+	}
 	r->reg[r->nreg++] = (struct region){ chunk, r->chunk, len };
+	/* Next time: as much again, and some, within the chunk. */
+	tc->chunk = chunk;
+	tc->chunk_len = len + CHUNK_SLACK;
+	if (limit > top && limit - chunk < tc->chunk_len)
+		tc->chunk_len = (size_t)(limit - chunk);
+	if (tc->chunk_len > MAX_CHUNK)
+		tc->chunk_len = MAX_CHUNK;
 }
 
 /* The last chain of thread tid (created empty). */
@@ -239,32 +263,51 @@ static struct lastchain *thread_chain(struct pyreader *r, pid_t tid)
 	return &r->chainv[i];
 }
 
-/* Reads the frames of the last chain in one go (only with the real
- * process_vm_readv: a test's reader goes frame by frame). */
-static void read_batch(struct pyreader *r, const struct lastchain *lc)
+/* Reads what the thread's last read found (see struct lastchain) with one
+ * process_vm_readv: its thread state, then its data stack (3.11+) or the
+ * frames of its chain (<= 3.10). Only with the real process_vm_readv: a
+ * test's reader goes piece by piece. */
+static void read_ahead(struct pyreader *r, const struct lastchain *tc)
 {
-	size_t fs = r->lay->fr_size;
+	const struct pylayout *L = r->lay;
+	size_t fs = L->fr_size, ts = L->ts_size, niov = 1;
+	int nframes = L->group == PY_GROUP_EACH ? (tc->n < 1023 ? tc->n : 1023) : 0;
 	ssize_t got;
 
+	r->pre_ts_ok = r->pre_chunk_ok = false;
 	r->batch_n = 0;
-	if (lc->n == 0 || r->mem != vm_read)
+	if (!tc->tstate || r->mem != vm_read)
 		return;
-	xgrow((void **)&r->batch, &r->batch_cap, (size_t)lc->n * fs, 1);
-	if ((size_t)lc->n > r->iov_cap) {
-		r->liov = xrealloc(r->liov, sizeof(*r->liov) * (size_t)lc->n);
-		r->riov = xrealloc(r->riov, sizeof(*r->riov) * (size_t)lc->n);
-		r->iov_cap = (size_t)lc->n;
+	if ((size_t)nframes + 2 > r->iov_cap) {
+		r->iov_cap = (size_t)nframes + 2;
+		r->liov = xrealloc(r->liov, sizeof(*r->liov) * r->iov_cap);
+		r->riov = xrealloc(r->riov, sizeof(*r->riov) * r->iov_cap);
 	}
-	for (int i = 0; i < lc->n; i++) {
-		r->liov[i] = (struct iovec){ r->batch + (size_t)i * fs, fs };
-		r->riov[i] = (struct iovec){ (void *)(uintptr_t)lc->addr[i], fs };
+	r->liov[0] = (struct iovec){ r->pre_ts, ts };
+	r->riov[0] = (struct iovec){ (void *)(uintptr_t)tc->tstate, ts };
+	if (tc->chunk && tc->chunk_len) {
+		xgrow((void **)&r->chunk, &r->chunk_cap, tc->chunk_len, 1);
+		r->liov[1] = (struct iovec){ r->chunk, tc->chunk_len };
+		r->riov[1] = (struct iovec){ (void *)(uintptr_t)tc->chunk, tc->chunk_len };
+		niov = 2;
 	}
-	/* At most IOV_MAX (1024) each way; a deeper chain is read in part. */
+	if (nframes) {
+		xgrow((void **)&r->batch, &r->batch_cap, (size_t)nframes * fs, 1);
+		for (int i = 0; i < nframes; i++) {
+			r->liov[niov] = (struct iovec){ r->batch + (size_t)i * fs, fs };
+			r->riov[niov++] = (struct iovec){ (void *)(uintptr_t)tc->addr[i], fs };
+		}
+	}
 	r->syscalls++;
-	got = process_vm_readv(r->pid, r->liov, (unsigned long)(lc->n < 1024 ? lc->n : 1024),
-			       r->riov, (unsigned long)(lc->n < 1024 ? lc->n : 1024), 0);
+	got = process_vm_readv(r->pid, r->liov, niov, r->riov, niov, 0);
 	/* A bad address ends the transfer: what came before it is good. */
-	r->batch_n = got > 0 ? (int)((size_t)got / fs) : 0;
+	r->pre_ts_addr = tc->tstate;
+	r->pre_ts_ok = got >= (ssize_t)ts;
+	r->pre_ts_addr_chunk = tc->chunk;
+	r->pre_chunk_len = tc->chunk_len;
+	r->pre_chunk_ok = niov == 2 && got >= (ssize_t)(ts + tc->chunk_len);
+	if (nframes && got > (ssize_t)ts)
+		r->batch_n = (int)(((size_t)got - ts) / fs);
 }
 
 /* Reads frame at addr into fr: from the batch if the last chain had it
@@ -303,17 +346,17 @@ void pyreader_read(struct pyreader *r, const struct capture *c, int max, struct 
 	r->nreg = 0;
 	if (c->len)
 		r->reg[r->nreg++] = (struct region){ c->sp, c->stack, c->len };
-	if (!find_tstate(r, c, ts)) {
+	lc = thread_chain(r, c->tid);
+	read_ahead(r, lc);
+	lc->tstate = find_tstate(r, c, ts);
+	r->pre_ts_ok = false;
+	if (!lc->tstate) {
 		out->status = PY_READ_NOSTATE;
 		goto done;
 	}
 	if (L->ts_stack_chunk)
-		copy_chunk(r, ts);
+		copy_chunk(r, ts, lc);
 	frame = u64_at(ts, L->ts_frame);
-	if (L->group == PY_GROUP_EACH) {
-		lc = thread_chain(r, c->tid);
-		read_batch(r, lc);
-	}
 	if (L->ts_cframe_current >= 0 && frame &&
 	    rd(r, frame + (uint64_t)L->ts_cframe_current, &frame, 8) < 0)
 		goto done;
@@ -330,7 +373,7 @@ void pyreader_read(struct pyreader *r, const struct capture *c, int max, struct 
 			power *= 2;
 			lam = 0;
 		}
-		if ((lc ? read_frame(r, lc, &hint, frame, fr) : rd(r, frame, fr, L->fr_size)) < 0)
+		if (read_frame(r, lc, &hint, frame, fr) < 0)
 			goto done;
 		code = u64_at(fr, L->fr_code);
 		if (L->code_tagged)
@@ -366,7 +409,7 @@ void pyreader_read(struct pyreader *r, const struct capture *c, int max, struct 
 	if (out->n)
 		out->f[out->n - 1].end = true;
 	out->status = PY_READ_OK;
-	if (lc) {   /* <= 3.10: one frame per Python frame, so n addresses */
+	if (L->group == PY_GROUP_EACH) {   /* one frame per Python frame: n addresses */
 		if (out->n > lc->cap) {
 			lc->addr = xrealloc(lc->addr, sizeof(*lc->addr) * (size_t)out->n);
 			lc->cap = out->n;

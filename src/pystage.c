@@ -313,6 +313,8 @@ bool pystage_read(struct pystage *ps, unsigned slot, const struct capture *c, in
 		return true;
 	}
 	pyreader_read(ps->rd, c, max, &ps->slots[slot]);
+	ps->st.stops++;
+	ps->st.stop_reads = pyreader_syscalls(ps->rd);
 	return ps->slots[slot].status != PY_READ_NOSTATE || c->regs.fs_base ||
 	       ps->lay->ts_native_id;
 }

@@ -88,7 +88,7 @@ def mixed_loop():
         list(map(lambda v: Shape().area(50), range(20)))
         recurse(6)
         pyünï.café_ünïcode(spin, 20)
-        pyünï.函数_𠀀(spin, 300)
+        pyünï.函数_𠀀(spin, 5000)
 
 
 def pack(data):
