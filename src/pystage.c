@@ -294,6 +294,7 @@ static void forget(struct pystage *ps)
 void pystage_exec(struct pystage *ps)
 {
 	forget(ps);
+	ps->found = false;
 	ps->redetect_until = mono_ns() + REDETECT_NS;
 	detect(ps, true);
 }
