@@ -129,6 +129,11 @@ struct profile_meta {
 	 * from, as the sampler tags them after an exec; 0: pcs are plain
 	 * addresses, all of program 0. */
 	unsigned image_shift;
+	/* The target's Python version ("3.11.2"), "" if it runs none, and
+	 * how many samples had native and Python frames that did not line
+	 * up (kept, see pymerge.h). */
+	char python[32];
+	uint64_t python_mismatched;
 };
 
 /* How stacks become functions. */

@@ -15,6 +15,7 @@
 
 struct target;
 struct stacktab;
+struct pystage;
 
 /* Called with each stack the first time it is seen (leaf first). */
 typedef void (*sampler_new_stack_fn)(void *ctx, const uint64_t *pcs, int n);
@@ -61,6 +62,9 @@ struct sampler_conf {
 	 * and every stack of the old program is counted: stacks with image
 	 * number image follow. */
 	void (*on_exec)(void *ctx, unsigned image);
+	/* Python frames (pystage.h), or NULL: read at each stop, merged
+	 * before a stack is counted. */
+	struct pystage *py;
 };
 
 struct sampler_stats {

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "profile.h"
+#include "pystage.h"
 #include "sampler.h"
 #include "symbols.h"
 
@@ -28,6 +29,8 @@ struct session_opts {
 	struct profile_opts prof;
 	unsigned stride;    /* start at 1/stride the rate (see session_set_stride);
 			     * 0 or 1: every tick */
+	bool no_python;     /* native frames only, even in a Python process */
+	struct pystage_opts py;
 };
 
 /* Starts the tracing thread and waits until it has attached. Returns the
@@ -54,6 +57,8 @@ void session_set_stride(struct session *s, unsigned stride);
  * before session_free. */
 struct profile *session_snapshot(struct session *s);
 const char *session_comm(const struct session *s);
+/* The Python stage (pystage.h), or NULL with no_python. */
+const struct pystage *session_python(const struct session *s);
 const struct sampler_stats *session_stats(const struct session *s);
 /* Whether the target exited (and its wait status), or exec'ed. */
 int session_target_gone(const struct session *s, int *status);

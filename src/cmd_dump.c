@@ -20,6 +20,7 @@
 #include "capture.h"
 #include "commands.h"
 #include "log.h"
+#include "pystage.h"
 #include "sprofd.h"
 #include "symbols.h"
 #include "unwind.h"
@@ -38,6 +39,8 @@ struct dump_opts {
 	int max_depth;
 	size_t stack_cap;
 	struct sym_opts sym;
+	bool no_python;
+	struct pystage_opts py;
 };
 
 /* One thread of the snapshot. */
@@ -57,6 +60,7 @@ struct dump {
 	size_t n;
 	int sigfd;               /* SIGCHLD: a tracee has something to report */
 	bool stopped;            /* the process was stopped by job control */
+	struct pystage *py;      /* Python frames (NULL with --no-python) */
 };
 
 /* The help text of sprofd dump. */
@@ -64,6 +68,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: sprofd dump -p PID [--no-inline] [--raw-names] [--debuginfod]\n"
+		"                   [--no-python] [--interp-frames]\n"
 		"                   [--max-depth N] [--stack-size BYTES] [-v]\n"
 		"\n"
 		"Prints the current stack of every thread of a process, once: thread id\n"
@@ -74,6 +79,9 @@ static void usage(FILE *f)
 		"      --no-inline        do not show inlined functions as frames\n"
 		"      --raw-names        do not demangle C++ and Rust names\n"
 		"      --debuginfod       fetch missing debug info from debuginfod servers\n"
+		"      --no-python        native frames only, also in a Python process\n"
+		"      --interp-frames    keep the Python interpreter's C frames between\n"
+		"                         Python frames\n"
 		"      --max-depth N      frames per stack (1-%d, default %d)\n"
 		"      --stack-size BYTES most stack copied per thread (4K-8M, default 512K)\n"
 		"  -v, --verbose          print more detail\n"
@@ -104,7 +112,8 @@ static int dump_number(const char *s, long lo, long hi, bool unit, long *out)
 	return 0;
 }
 
-enum { OPT_MAX_DEPTH = 256, OPT_STACK_SIZE, OPT_NO_INLINE, OPT_RAW_NAMES, OPT_DEBUGINFOD };
+enum { OPT_MAX_DEPTH = 256, OPT_STACK_SIZE, OPT_NO_INLINE, OPT_RAW_NAMES, OPT_DEBUGINFOD,
+       OPT_NO_PYTHON, OPT_INTERP_FRAMES };
 
 /* Fills o from argv. Returns -1 to go on, or an exit code. */
 static int dump_parse(int argc, char **argv, struct dump_opts *o)
@@ -118,6 +127,8 @@ static int dump_parse(int argc, char **argv, struct dump_opts *o)
 		{ "no-inline", no_argument, NULL, OPT_NO_INLINE },
 		{ "raw-names", no_argument, NULL, OPT_RAW_NAMES },
 		{ "debuginfod", no_argument, NULL, OPT_DEBUGINFOD },
+		{ "no-python", no_argument, NULL, OPT_NO_PYTHON },
+		{ "interp-frames", no_argument, NULL, OPT_INTERP_FRAMES },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool have_pid = false;
@@ -170,6 +181,12 @@ static int dump_parse(int argc, char **argv, struct dump_opts *o)
 			break;
 		case OPT_DEBUGINFOD:
 			o->sym.debuginfod = true;
+			break;
+		case OPT_NO_PYTHON:
+			o->no_python = true;
+			break;
+		case OPT_INTERP_FRAMES:
+			o->py.interp_frames = true;
 			break;
 		case ':':
 			log_err("option %s needs a value (see sprofd dump --help)", argv[optind - 1]);
@@ -273,9 +290,12 @@ static void dump_wait(struct dump *d, int ms)
 /* Copies the registers and stack of a thread in a ptrace stop. */
 static void dump_take(struct dump *d, struct dump_thread *dt, struct unwinder *uw)
 {
-	if (capture_take(&dt->cap, d->o.pid, dt->tid, unwinder_maps(uw)) == 0)
+	if (capture_take(&dt->cap, d->o.pid, dt->tid, unwinder_maps(uw)) == 0) {
 		dt->taken = true;
-	else
+		if (d->py)   /* --- python stage: read while stopped --- */
+			(void)pystage_read(d->py, (unsigned)(dt - d->th), &dt->cap,
+					   d->o.max_depth);
+	} else
 		dt->why = errno == ESRCH ? "exited" : "its registers could not be read";
 	dt->done = true;
 }
@@ -397,12 +417,18 @@ static void dump_print_thread(struct dump *d, struct dump_thread *dt, struct unw
 		printf("  no stack: unwinding failed\n");
 		return;
 	}
+	if (d->py)   /* --- python stage --- */
+		n = pystage_merge(d->py, (unsigned)(dt - d->th), pcs, n, d->o.max_depth, &trunc);
 	for (int i = 0; i < n; i++) {
 		const struct sym_frame *f;
-		int nf = symbolizer_lookup(sym, pcs[i], &f);
+		bool py = PYSTAGE_IS_PY(pcs[i]);
+		int nf = py ? pystage_lookup(d->py, pcs[i], &f) : symbolizer_lookup(sym, pcs[i], &f);
 
 		for (int j = 0; j < nf; j++, k++) {
-			printf("  #%-3d 0x%016llx ", k, (unsigned long long)pcs[i]);
+			if (py)
+				printf("  #%-3d %-18s ", k, "(python)");
+			else
+				printf("  #%-3d 0x%016llx ", k, (unsigned long long)pcs[i]);
 			str_escape(stdout, f[j].func);
 			if (f[j].inlined)
 				fputs(" (inlined)", stdout);
@@ -463,6 +489,8 @@ int cmd_dump(int argc, char **argv)
 	if (!(sym = symbolizer_new(d.o.pid, strs)))
 		goto out;
 	symbolizer_set_opts(sym, &d.o.sym);
+	if (!d.o.no_python)
+		d.py = pystage_new(d.o.pid, &d.o.py);
 
 	d.n = d.t.nthreads;
 	d.th = xcalloc(d.n, sizeof(*d.th));
@@ -498,6 +526,7 @@ out:
 	free(d.th);
 	free(pcs);
 	symbolizer_free(sym);
+	pystage_free(d.py);
 	strtab_free(strs);
 	unwinder_free(uw);
 	target_fini(&d.t);

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "output.h"
 #include "profile.h"
+#include "pystage.h"
 #include "report.h"
 #include "run.h"
 #include "session.h"
@@ -29,7 +30,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: sprofd -p PID [-F HZ] [-d SECONDS] [-o FILE] [-n ROWS] [-s SORTKEY] [-q]\n"
 		"              [-m cpu|wall] [--max-depth N] [--stack-size BYTES]\n"
-		"              [--unwind copy|ptrace] [-v]\n"
+		"              [--unwind copy|ptrace] [--no-python] [--interp-frames] [-v]\n"
 		"       sprofd report [-n ROWS] [-s SORTKEY] [--callers NAME] [--callees NAME]\n"
 		"              FILE.prof\n"
 		"       sprofd dump -p PID\n"
@@ -62,6 +63,9 @@ static void usage(FILE *f)
 		"      --no-inline        do not report inlined functions as frames\n"
 		"      --raw-names        do not demangle C++ and Rust names\n"
 		"      --debuginfod       fetch missing debug info from debuginfod servers\n"
+		"      --no-python        native frames only, also in a Python process\n"
+		"      --interp-frames    keep the Python interpreter's C frames between\n"
+		"                         Python frames\n"
 		"  -h, --help             this text\n"
 		"      --version          print the version\n",
 		SPROFD_HZ_MIN, SPROFD_HZ_MAX, SPROFD_HZ_DEFAULT, SPROFD_DEPTH_MAX,
@@ -76,7 +80,7 @@ static int bad_value(const char *opt, const char *val, const char *range)
 
 enum {
 	OPT_MAX_DEPTH = 256, OPT_VERSION, OPT_STACK_SIZE, OPT_UNWIND, OPT_THREADS, OPT_LINES,
-	OPT_NO_INLINE, OPT_RAW_NAMES, OPT_DEBUGINFOD,
+	OPT_NO_INLINE, OPT_RAW_NAMES, OPT_DEBUGINFOD, OPT_NO_PYTHON, OPT_INTERP_FRAMES,
 };
 
 /* Parses a byte count with an optional K or M suffix, in [lo, hi]. */
@@ -121,6 +125,8 @@ static const struct option longopts[] = {
 	{ "no-inline", no_argument, NULL, OPT_NO_INLINE },
 	{ "raw-names", no_argument, NULL, OPT_RAW_NAMES },
 	{ "debuginfod", no_argument, NULL, OPT_DEBUGINFOD },
+	{ "no-python", no_argument, NULL, OPT_NO_PYTHON },
+	{ "interp-frames", no_argument, NULL, OPT_INTERP_FRAMES },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -198,6 +204,12 @@ int profile_parse_args(int argc, char **argv, struct cli *cli)
 		case OPT_DEBUGINFOD:
 			cli->so.sym.debuginfod = true;
 			break;
+		case OPT_NO_PYTHON:
+			cli->so.no_python = true;
+			break;
+		case OPT_INTERP_FRAMES:
+			cli->so.py.interp_frames = true;
+			break;
 		case 'n':
 			if (parse_long(optarg, 0, 1000000, &v))
 				return bad_value("-n", optarg, "the row count must be a whole number from 0 "
@@ -265,6 +277,25 @@ int profile_parse_args(int argc, char **argv, struct cli *cli)
 		return EXIT_USAGE;
 	}
 	return EXIT_OK;
+}
+
+/* -v: how the Python frames went (--- python stage ---). */
+static void log_python_stats(const struct session *s)
+{
+	const struct pystage *py = session_python(s);
+	struct pystage_stats ps;
+
+	if (!py || !pystage_version(py))
+		return;
+	pystage_stats(py, &ps);
+	log_debug("python %s: %llu samples with Python frames, %llu where native and Python "
+		  "frames did not line up (%llu with eval frames left over, %llu with Python "
+		  "frames put outermost), %llu whose frames could not be read; %llu code objects "
+		  "decoded; %.1f reads per stop", pystage_version(py),
+		  (unsigned long long)ps.samples, (unsigned long long)ps.mismatched,
+		  (unsigned long long)ps.eval_left, (unsigned long long)ps.py_left,
+		  (unsigned long long)ps.read_failed, (unsigned long long)ps.codes,
+		  ps.stops ? (double)ps.stop_reads / (double)ps.stops : 0.0);
 }
 
 /* A stop signal (run_watch): says so and ends the session; one is enough. */
@@ -365,6 +396,7 @@ int cmd_profile(int argc, char **argv)
 			  (double)st->unwind_p99_ns / 1e3, (double)st->stack_bytes / (double)stops,
 			  st->ticks ? (double)st->tick_total_ns / 1e3 / (double)st->ticks : 0.0);
 	}
+	log_python_stats(s);
 	if (session_target_gone(s, &status)) {
 		if (WIFEXITED(status))
 			log_info("PID %d exited with status %d while sampled", (int)cli.so.pid,

@@ -184,6 +184,12 @@ static void report_header(FILE *f, const struct profile *p)
 	if (m->truncated > 0)
 		fprintf(f, "; %s stack%s truncated at the depth limit",
 			fmt_thousands(trunc, m->truncated), m->truncated == 1 ? "" : "s");
+	if (m->python[0])
+		fprintf(f, "; python %.*s", (int)sizeof(m->python), m->python);
+	if (m->python_mismatched > 0)
+		fprintf(f, " (%s sample%s with Python and native frames not lined up)",
+			fmt_thousands(trunc, m->python_mismatched),
+			m->python_mismatched == 1 ? "" : "s");
 	fputc('\n', f);
 }
 

@@ -18,6 +18,7 @@
 #include "capture.h"
 #include "log.h"
 #include "oncpu.h"
+#include "pystage.h"
 #include "stacks.h"
 #include "unwind.h"
 #include "util.h"
@@ -290,6 +291,9 @@ static void flush_captures(struct loop *l)
 			l->stats->lost += c->weight;
 			continue;
 		}
+		/* --- python stage: Python frames for the eval loop's --- */
+		if (l->c->py)
+			n = pystage_merge(l->c->py, (unsigned)i, l->pcs, n, l->c->max_depth, &trunc);
 		tag_image(l, l->pcs, n);
 		count_stack(l, l->pcs, n, c->tid, trunc, c->weight);
 		th = target_find(l->t, c->tid);
@@ -338,6 +342,8 @@ static void follow_exec(struct loop *l)
 	unwinder_free(l->uw);
 	l->uw = uw;
 	l->image++;
+	if (l->c->py)   /* --- python stage --- */
+		pystage_exec(l->c->py);
 	for (size_t i = 0; i < l->t->nthreads; i++) {
 		struct thread *th = &l->t->threads[i];
 
@@ -381,6 +387,10 @@ again:
 			if (capture_take_to(c, l->t->pid, th->tid, unwinder_maps(l->uw),
 					    th->stack_top) == 0) {
 				c->weight = weight;
+				/* --- python stage: read while stopped --- */
+				if (l->c->py)
+					(void)pystage_read(l->c->py, (unsigned)l->ncaps, c,
+							   l->c->max_depth);
 				capture_restart_call(c);
 				l->ncaps++;
 				th->samples++;
@@ -448,11 +458,16 @@ static bool wall_take_asleep(struct loop *l, struct thread *th)
 	if (read_task_file(l, th, TASK_SYSCALL, text, sizeof(text)) < 0 ||
 	    capture_asleep(&l->asleep, l->t->pid, th->tid, unwinder_maps(l->uw), text) < 0)
 		return false;
+	/* --- python stage: the slot after the batch's --- */
+	if (l->c->py && !pystage_read(l->c->py, CAPTURE_BATCH, &l->asleep, l->c->max_depth))
+		return false;
 	if (!thread_cpu_ns(l, th, &cpu1) || cpu1 != cpu0)
 		return false;
 	n = unwinder_unwind(l->uw, &l->asleep, l->pcs, l->c->max_depth, &trunc);
 	if (n <= 0 || (!trunc && !unwinder_last_complete(l->uw)))
 		return false;
+	if (l->c->py)
+		n = pystage_merge(l->c->py, CAPTURE_BATCH, l->pcs, n, l->c->max_depth, &trunc);
 	tag_image(l, l->pcs, n);
 	count_stack(l, l->pcs, n, th->tid, trunc, l->tick_weight);
 	keep_last(th, l->pcs, n, trunc);

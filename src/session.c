@@ -21,6 +21,7 @@
 #include "maps.h"
 #include "modules.h"
 #include "profile.h"
+#include "pystage.h"
 #include "sprofd.h"
 #include "stacks.h"
 #include "symbols.h"
@@ -79,6 +80,7 @@ struct session {
 	/* The symbolizers are not thread-safe, and share strs: one user at a
 	 * time. Guards syms too, which grows at an exec. */
 	pthread_mutex_t sym_mu;
+	struct pystage *py;      /* Python frames; NULL with no_python */
 };
 
 /* How soon a program the target exec'ed into may read its maps again for
@@ -239,6 +241,8 @@ static void *symbolize_main(void *arg)
 			const struct sym_frame *f;
 			struct symbolizer *sym = image_sym(s, batch[i]);
 
+			if (PYSTAGE_IS_PY(batch[i]))   /* --- python stage: named already --- */
+				continue;
 			if (sym)
 				symbolizer_lookup(sym, SAMPLER_ADDR(batch[i]), &f);
 			note_mapping(s, batch[i]);
@@ -373,6 +377,8 @@ static void *session_main(void *arg)
 		return NULL;
 	}
 	s->start_time = (uint64_t)time(NULL);
+	if (!s->o.no_python)   /* --- python stage --- */
+		s->py = pystage_new(s->o.pid, &s->o.py);
 	/* Read the maps now: if the target exits mid-profile, its modules
 	 * are still known. */
 	xgrow((void **)&s->syms, &s->symcap, 1, sizeof(*s->syms));
@@ -395,6 +401,7 @@ static void *session_main(void *arg)
 	c.req_fd = s->req_fd;
 	c.on_request = serve_request;
 	c.on_exec = session_exec;
+	c.py = s->py;
 	s->rc = sampler_run(&s->t, &c, s->stacks, queue_new_stack, s, &s->stats);
 	eventfd_write(s->done_fd, 1);
 	/* Returning ends this thread; the kernel detaches what is left. */
@@ -490,7 +497,10 @@ static int lookup_cb(void *ctx, uint64_t addr, const struct sym_frame **frames)
 {
 	static const struct sym_frame unknown = { .func = "[unknown]", .file = "", .module = "" };
 	struct symbolizer *sym = image_sym(ctx, addr);
+	const struct session *s = ctx;
 
+	if (PYSTAGE_IS_PY(addr) && s->py)   /* --- python stage --- */
+		return pystage_lookup(s->py, addr, frames);
 	/* Without a symbolizer (the maps could not be read) nothing has a name. */
 	if (!sym) {
 		*frames = &unknown;
@@ -548,6 +558,14 @@ static void describe(const struct session *s, struct profile_meta *m,
 	m->modules = (const struct modules *const *)s->mods;
 	m->nmodules = s->nmods;
 	m->image_shift = SAMPLER_IMAGE_SHIFT;
+	if (s->py && pystage_version(s->py)) {   /* --- python stage --- */
+		struct pystage_stats ps;
+
+		snprintf(m->python, sizeof(m->python), "%s%s", pystage_version(s->py),
+			 pystage_reading(s->py) ? "" : " (not read)");
+		pystage_stats(s->py, &ps);
+		m->python_mismatched = ps.mismatched;
+	}
 }
 
 struct profile *session_profile(struct session *s)
@@ -564,6 +582,11 @@ struct profile *session_profile(struct session *s)
 const char *session_comm(const struct session *s)
 {
 	return s->comm;
+}
+
+const struct pystage *session_python(const struct session *s)
+{
+	return s->py;
 }
 
 const struct sampler_stats *session_stats(const struct session *s)
@@ -593,6 +616,7 @@ void session_free(struct session *s)
 	}
 	symthread_finish(s);
 	target_fini(&s->t);
+	pystage_free(s->py);
 	for (size_t i = 0; i < s->nsyms; i++)
 		symbolizer_free(s->syms[i]);
 	free(s->syms);

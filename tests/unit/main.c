@@ -19,6 +19,7 @@ int main(int argc, char **argv)
 		{ "config", suite_config },   { "schedule", suite_schedule },
 		{ "procstatus", suite_procstatus }, { "ctl", suite_ctl },
 		{ "protobuf", suite_protobuf },     { "workermsg", suite_workermsg },
+		{ "python", suite_python },
 	};
 	SRunner *sr = NULL;
 	int failed;

@@ -20,5 +20,6 @@ Suite *suite_procstatus(void);
 Suite *suite_ctl(void);
 Suite *suite_protobuf(void);
 Suite *suite_workermsg(void);
+Suite *suite_python(void);
 
 #endif
