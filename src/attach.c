@@ -30,43 +30,9 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "procstatus.h"
+#include "procfs.h"
 #include "sprofd.h"
 #include "util.h"
-
-#define PF_KTHREAD 0x00200000
-
-/* Reads a small /proc file into buf. Returns bytes read or -1. */
-static ssize_t read_small(const char *path, char *buf, size_t size)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, size - 1);
-	close(fd);
-	if (n < 0)
-		return -1;
-	buf[n] = '\0';
-	return n;
-}
-
-/* Reads /proc/PID/comm into out (without newline); "?" if unreadable. */
-static void read_comm(pid_t pid, char *out, size_t size)
-{
-	char path[64], buf[64];
-	size_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-	if (read_small(path, buf, sizeof(buf)) < 0) {
-		snprintf(out, size, "?");
-		return;
-	}
-	n = strcspn(buf, "\n");
-	buf[n] = '\0';
-	snprintf(out, size, "%s", buf);
-}
 
 /* Returns a numeric field ("TracerPid:", "Uid:") of /proc/PID/status, or -1. */
 static long status_field(pid_t pid, const char *key)
@@ -74,7 +40,7 @@ static long status_field(pid_t pid, const char *key)
 	long v;
 
 	/* Whole lines only: a process named "TracerPid: 1" must not fool us. */
-	if (proc_status_read(pid, key, &v, 1) < 1)
+	if (procfs_status_read(pid, key, &v, 1) < 1)
 		return -1;
 	return v;
 }
@@ -165,12 +131,12 @@ static int explain_eperm(struct target *t)
 	long uid = status_field(t->pid, "Uid:");
 
 	if (tracer > 0) {
-		read_comm((pid_t)tracer, comm, sizeof(comm));
+		procfs_read_comm((pid_t)tracer, 0, comm, sizeof(comm));
 		log_err("PID %d (%s) is already traced by PID %ld (%s); detach that tracer first "
 			"(a process can have only one)", (int)t->pid, t->comm, tracer, comm);
 		return EXIT_TRACED;
 	}
-	if (read_small("/proc/sys/kernel/yama/ptrace_scope", scope, sizeof(scope)) > 0)
+	if (procfs_read_small("/proc/sys/kernel/yama/ptrace_scope", scope, sizeof(scope)) > 0)
 		scope[strcspn(scope, "\n")] = '\0';
 	log_err("not permitted to trace PID %d (%s, uid %ld): run sprofd as root, or as the same "
 		"user with CAP_SYS_PTRACE%s%s%s", (int)t->pid, t->comm, uid,
@@ -183,35 +149,31 @@ static int explain_eperm(struct target *t)
  * already traced. Returns EXIT_OK or the exit code after logging. */
 static int check_target(struct target *t)
 {
-	char path[64], buf[1024], *rp;
-	unsigned long flags = 0;
+	struct procfs_stat ps;
 	long tracer;
-	char state;
 
 	if (t->pid == getpid()) {
 		log_err("PID %d is sprofd itself; give the PID of the process to profile",
 			(int)t->pid);
 		return EXIT_NO_TARGET;
 	}
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)t->pid);
-	if (read_small(path, buf, sizeof(buf)) < 0) {
-		log_err("no process with PID %d", (int)t->pid);
-		return EXIT_NO_TARGET;
-	}
-	read_comm(t->pid, t->comm, sizeof(t->comm));
-	/* The command name may hold spaces and parentheses: fields follow the
-	 * last ')'. */
-	rp = strrchr(buf, ')');
-	if (!rp || sscanf(rp + 1, " %c %*d %*d %*d %*d %*d %lu", &state, &flags) != 2) {
-		log_err("cannot parse %s", path);
+	if (procfs_read_stat(t->pid, 0, &ps) < 0) {
+		if (errno != EINVAL) {
+			log_err("no process with PID %d", (int)t->pid);
+			return EXIT_NO_TARGET;
+		}
+		log_err("cannot parse /proc/%d/stat", (int)t->pid);
 		return EXIT_INTERNAL;
 	}
-	if (state == 'Z' || state == 'X') {
+	procfs_read_comm(t->pid, 0, t->comm, sizeof(t->comm));
+	/* It names the process in messages: one line, up to any newline. */
+	t->comm[strcspn(t->comm, "\n")] = '\0';
+	if (ps.state == 'Z' || ps.state == 'X') {
 		log_err("PID %d (%s) is a zombie: it has exited and has nothing left to profile",
 			(int)t->pid, t->comm);
 		return EXIT_NO_TARGET;
 	}
-	if (flags & PF_KTHREAD) {
+	if (ps.flags & PROCFS_PF_KTHREAD) {
 		log_err("PID %d (%s) is a kernel thread; sprofd profiles user-space processes "
 			"(perf record -a covers the kernel)", (int)t->pid, t->comm);
 		return EXIT_NO_TARGET;

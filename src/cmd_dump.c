@@ -20,6 +20,7 @@
 #include "capture.h"
 #include "commands.h"
 #include "log.h"
+#include "procfs.h"
 #include "sprofd.h"
 #include "symbols.h"
 #include "unwind.h"
@@ -193,43 +194,12 @@ static int dump_parse(int argc, char **argv, struct dump_opts *o)
 	return -1;
 }
 
-/* The scheduler state letter of /proc/PID/task/TID/stat (R, S, T...), or 0. */
+/* The scheduler state letter of a thread (R, S, T...), or 0. */
 static char dump_state(pid_t pid, pid_t tid)
 {
-	char path[96], buf[512], *rp;
-	size_t n;
-	FILE *f;
+	struct procfs_stat ps;
 
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
-	if (!(f = fopen(path, "re")))
-		return 0;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	/* The name may hold ')': the state follows the last one. */
-	rp = strrchr(buf, ')');
-	return rp && rp[1] == ' ' ? rp[2] : 0;
-}
-
-/* Reads /proc/PID/task/TID/comm into out, without the newline that ends
- * it; "?" if it cannot be read. */
-static void dump_comm(pid_t pid, pid_t tid, char *out, size_t size)
-{
-	char path[96];
-	size_t n = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", (int)pid, (int)tid);
-	if ((f = fopen(path, "re"))) {
-		n = fread(out, 1, size - 1, f);
-		fclose(f);
-	}
-	out[n] = '\0';
-	/* Only that one: the name itself may hold newlines too. */
-	if (n > 0 && out[n - 1] == '\n')
-		out[--n] = '\0';
-	if (n == 0)
-		snprintf(out, size, "?");
+	return procfs_read_stat(pid, tid, &ps) == 0 ? ps.state : 0;
 }
 
 /* qsort order of threads: by tid, so the main thread comes first. */
@@ -469,7 +439,9 @@ int cmd_dump(int argc, char **argv)
 	for (size_t i = 0; i < d.n; i++) {
 		d.th[i].tid = d.t.threads[i].tid;
 		capture_init(&d.th[i].cap, d.o.stack_cap);
-		dump_comm(d.o.pid, d.th[i].tid, d.th[i].comm, sizeof(d.th[i].comm));
+		procfs_read_comm(d.o.pid, d.th[i].tid, d.th[i].comm, sizeof(d.th[i].comm));
+		if (!d.th[i].comm[0])
+			snprintf(d.th[i].comm, sizeof(d.th[i].comm), "?");
 	}
 	qsort(d.th, d.n, sizeof(*d.th), dump_thread_cmp);
 	if (d.stopped)

@@ -18,6 +18,7 @@
 #include "capture.h"
 #include "log.h"
 #include "oncpu.h"
+#include "procfs.h"
 #include "stacks.h"
 #include "unwind.h"
 #include "util.h"
@@ -193,17 +194,14 @@ static ssize_t read_task_file(struct loop *l, struct thread *th, enum task_file 
  * errno set. */
 static char thread_sched_state(struct loop *l, struct thread *th)
 {
-	char buf[256], *rp;
+	char buf[256], state;
+	ssize_t n;
 
-	if (read_task_file(l, th, TASK_STAT, buf, sizeof(buf)) < 0)
+	if ((n = read_task_file(l, th, TASK_STAT, buf, sizeof(buf))) < 0)
 		return 0;
-	/* The command name may hold ')': the state follows the last one. */
-	rp = strrchr(buf, ')');
-	if (!rp || rp[1] != ' ') {
+	if (!(state = procfs_stat_state(buf, (size_t)n)))
 		errno = EINVAL;
-		return 0;
-	}
-	return rp[2];
+	return state;
 }
 
 /* The thread's CPU time in ns (schedstat: exact, unlike stat's ticks).
@@ -211,10 +209,14 @@ static char thread_sched_state(struct loop *l, struct thread *th)
 static bool thread_cpu_ns(struct loop *l, struct thread *th, uint64_t *ns)
 {
 	char buf[96];
+	ssize_t n;
 
-	if (read_task_file(l, th, TASK_SCHEDSTAT, buf, sizeof(buf)) < 0)
+	if ((n = read_task_file(l, th, TASK_SCHEDSTAT, buf, sizeof(buf))) < 0)
 		return false;
-	*ns = strtoull(buf, NULL, 10);
+	if (procfs_parse_schedstat(buf, (size_t)n, ns) < 0) {
+		errno = EINVAL;
+		return false;
+	}
 	return true;
 }
 

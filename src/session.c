@@ -20,6 +20,7 @@
 #include "log.h"
 #include "maps.h"
 #include "modules.h"
+#include "procfs.h"
 #include "profile.h"
 #include "sprofd.h"
 #include "stacks.h"
@@ -98,29 +99,6 @@ static struct symbolizer *image_sym(const struct session *s, uint64_t pc)
 	return image < s->nsyms ? s->syms[image] : NULL;
 }
 
-/* Reads a thread's name from /proc/PID/task/TID/comm into buf; false if
- * the thread is gone. */
-static bool read_thread_name(pid_t pid, pid_t tid, char *buf, size_t len)
-{
-	char path[64];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", (int)pid, (int)tid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return false;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	/* Only the newline the kernel ends the file with: a name may hold
-	 * others. */
-	buf[n] = '\0';
-	if (buf[n - 1] == '\n')
-		buf[n - 1] = '\0';
-	return true;
-}
-
 /* Records the name of the thread of the newest stack, if not yet known
  * (tracing thread). Stacks are told apart by thread, so a thread's first
  * sample is always a new stack, the last one added. */
@@ -132,8 +110,8 @@ static void note_thread(struct session *s)
 	stacktab_get(s->stacks, stacktab_size(s->stacks) - 1, &sv);
 	if (u64map_get(s->tnames, (uint64_t)(uint32_t)sv.tid, NULL))
 		return;
-	if (!read_thread_name(s->o.pid, sv.tid, name, sizeof(name)))
-		name[0] = '\0';
+	if (procfs_read_comm(s->o.pid, sv.tid, name, sizeof(name)) < 0)
+		name[0] = '\0';   /* gone */
 	u64map_put(s->tnames, (uint64_t)(uint32_t)sv.tid,
 		   (uint64_t)(uintptr_t)strtab_intern(s->tnames_strs, name));
 }
@@ -522,7 +500,7 @@ static void refresh_names(struct session *s)
 	while (u64map_next(s->tnames, &pos, &tid, &val))
 		tids[n++] = tid;
 	for (size_t i = 0; i < n; i++)
-		if (read_thread_name(s->o.pid, (pid_t)tids[i], name, sizeof(name)))
+		if (procfs_read_comm(s->o.pid, (pid_t)tids[i], name, sizeof(name)) == 0)
 			u64map_put(s->tnames, tids[i],
 				   (uint64_t)(uintptr_t)strtab_intern(s->tnames_strs, name));
 	free(tids);

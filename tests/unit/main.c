@@ -17,7 +17,7 @@ int main(int argc, char **argv)
 		{ "maps", suite_maps },       { "unwind", suite_unwind },
 		{ "writers", suite_writers }, { "pstats", suite_pstats },
 		{ "config", suite_config },   { "schedule", suite_schedule },
-		{ "procstatus", suite_procstatus },
+		{ "procfs", suite_procfs },
 	};
 	SRunner *sr = NULL;
 	int failed;

@@ -16,6 +16,6 @@ Suite *suite_writers(void);
 Suite *suite_pstats(void);
 Suite *suite_config(void);
 Suite *suite_schedule(void);
-Suite *suite_procstatus(void);
+Suite *suite_procfs(void);
 
 #endif
