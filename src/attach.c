@@ -54,6 +54,13 @@ static struct thread *thread_find(struct target *t, pid_t tid)
 	return &t->threads[i];
 }
 
+/* Tells every watcher of a birth or an exit. */
+static void tell(struct target *t, pid_t tid, enum thread_event ev)
+{
+	for (size_t i = 0; i < t->nwatch; i++)
+		t->watch[i].fn(t->watch[i].ctx, tid, ev);
+}
+
 static struct thread *thread_add(struct target *t, pid_t tid)
 {
 	struct thread *th;
@@ -63,34 +70,23 @@ static struct thread *thread_add(struct target *t, pid_t tid)
 	memset(th, 0, sizeof(*th));
 	th->tid = tid;
 	th->state = TS_RUNNING;
-	for (int f = 0; f < TASK_NFILES; f++)
-		th->task_fd[f] = -1;
 	u64map_put(t->index, (uint64_t)tid, t->nthreads);
 	t->nthreads++;
 	t->threads_seen++;
+	tell(t, tid, THREAD_BORN);
 	return th;
 }
 
-/* Frees what the sampler keeps in a thread. */
-static void thread_clear(struct thread *th)
-{
-	for (int f = 0; f < TASK_NFILES; f++)
-		if (th->task_fd[f] >= 0)
-			close(th->task_fd[f]);
-	free(th->last_pcs);
-}
-
 /* Starts a thread's entry afresh, as if just seized. */
-static void thread_reset(struct thread *th)
+static void thread_reset(struct target *t, struct thread *th)
 {
 	pid_t tid = th->tid;
 
-	thread_clear(th);
 	memset(th, 0, sizeof(*th));
 	th->tid = tid;
 	th->state = TS_RUNNING;
-	for (int f = 0; f < TASK_NFILES; f++)
-		th->task_fd[f] = -1;
+	tell(t, tid, THREAD_GONE);
+	tell(t, tid, THREAD_BORN);
 }
 
 /* Whether tid is a thread of the target (and not some other process). */
@@ -108,13 +104,13 @@ static void thread_remove(struct target *t, pid_t tid)
 
 	if (!u64map_get(t->index, (uint64_t)tid, &i))
 		return;
-	thread_clear(&t->threads[i]);
 	u64map_del(t->index, (uint64_t)tid);
 	t->nthreads--;
 	if (i != t->nthreads) {
 		t->threads[i] = t->threads[t->nthreads];
 		u64map_put(t->index, (uint64_t)t->threads[i].tid, i);
 	}
+	tell(t, tid, THREAD_GONE);
 }
 
 static void cont(pid_t tid, int sig)
@@ -328,7 +324,9 @@ static enum wait_result handle_wait(struct target *t, pid_t tid, int st, struct 
 		return WAIT_HANDLED;
 	sig = WSTOPSIG(st);
 	ev = (unsigned)st >> 16;
-	if (th && ev == PTRACE_EVENT_STOP && !is_stop_signal(sig) && th->state == TS_INTERRUPTING) {
+	if (th && ev == PTRACE_EVENT_STOP &&
+	    ((!is_stop_signal(sig) && th->state == TS_INTERRUPTING) ||
+	     (is_stop_signal(sig) && t->take_group_stops))) {
 		th->state = TS_STOPPED;
 		*out = th;
 		return WAIT_STOPPED;
@@ -363,7 +361,7 @@ static enum wait_result handle_wait(struct target *t, pid_t tid, int st, struct 
 			thread_remove(t, (pid_t)msg);
 		/* The removal may have moved the entry. */
 		if ((th = thread_find(t, tid)))
-			thread_reset(th);
+			thread_reset(t, th);
 		t->execed = true;
 		t->execs++;
 		cont(tid, 0);
@@ -476,15 +474,52 @@ void target_release(struct target *t, uint64_t timeout_ns)
 	 * it cancels the interrupt and keeps the group stop. */
 }
 
+void target_take_group_stops(struct target *t, bool on)
+{
+	t->take_group_stops = on;
+}
+
+void target_detach(struct target *t, struct thread *th)
+{
+	/* In a ptrace stop, so this cannot fail but for a thread killed
+	 * meanwhile (ESRCH): either way it is not ours any more. */
+	ptrace(PTRACE_DETACH, th->tid, NULL, NULL);
+	thread_remove(t, th->tid);
+}
+
 struct thread *target_find(struct target *t, pid_t tid)
 {
 	return thread_find(t, tid);
 }
 
+struct thread *target_thread(struct target *t, size_t i)
+{
+	return i < t->nthreads ? &t->threads[i] : NULL;
+}
+
+int target_watch(struct target *t, target_watch_fn fn, void *ctx)
+{
+	if (t->nwatch == TARGET_MAX_WATCHERS)
+		return -1;
+	t->watch[t->nwatch].fn = fn;
+	t->watch[t->nwatch].ctx = ctx;
+	t->nwatch++;
+	return 0;
+}
+
+void target_unwatch(struct target *t, target_watch_fn fn, void *ctx)
+{
+	for (size_t i = 0; i < t->nwatch; i++) {
+		if (t->watch[i].fn != fn || t->watch[i].ctx != ctx)
+			continue;
+		memmove(&t->watch[i], &t->watch[i + 1], (t->nwatch - i - 1) * sizeof(t->watch[0]));
+		t->nwatch--;
+		return;
+	}
+}
+
 void target_fini(struct target *t)
 {
-	for (size_t i = 0; i < t->nthreads; i++)
-		thread_clear(&t->threads[i]);
 	free(t->threads);
 	t->threads = NULL;
 	free(t->ask);
