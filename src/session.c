@@ -259,33 +259,6 @@ static void raise_priority(void)
 		log_debug("tracing thread runs at nice -10");
 }
 
-/* Raises the soft limit on open files to the hard limit. The sampler keeps
- * /proc files of each thread open when it can, and libdw needs one per
- * module it reads; the usual soft limit of 1,024 (login shells, systemd
- * services) is soon reached with a target of a few hundred threads. sprofd
- * uses poll, never select, so descriptors past 1,024 are fine. */
-static void raise_nofile(void)
-{
-	struct rlimit rl;
-	rlim_t old;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-		return;
-	old = rl.rlim_cur;
-	if (old == rl.rlim_max) {
-		log_debug("open-file limit %llu (the hard limit)", (unsigned long long)old);
-		return;
-	}
-	rl.rlim_cur = rl.rlim_max;
-	if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
-		log_debug("open-file limit %llu; cannot raise it to the hard limit, %llu: %s",
-			  (unsigned long long)old, (unsigned long long)rl.rlim_max, strerror(errno));
-		return;
-	}
-	log_debug("open-file limit raised from %llu to %llu (the hard limit)",
-		  (unsigned long long)old, (unsigned long long)rl.rlim_max);
-}
-
 /* Serves the requests of other threads (tracing thread, between ticks):
  * copies what was sampled so far if a snapshot is wanted, and returns the
  * stride to sample at. */
@@ -381,14 +354,9 @@ static void *session_main(void *arg)
 
 struct session *session_start(const struct session_opts *o, int *code)
 {
-	static pthread_once_t nofile_once = PTHREAD_ONCE_INIT;
 	struct session *s = xcalloc(1, sizeof(*s));
 	struct modules *mods;
 	int err;
-
-	/* Once per process: the daemon's workers, forked before any session,
-	 * each raise their own. */
-	pthread_once(&nofile_once, raise_nofile);
 
 	s->o = *o;
 	s->stacks = stacktab_new();
