@@ -17,7 +17,8 @@ int main(int argc, char **argv)
 		{ "maps", suite_maps },       { "unwind", suite_unwind },
 		{ "writers", suite_writers }, { "pstats", suite_pstats },
 		{ "config", suite_config },   { "schedule", suite_schedule },
-		{ "procfs", suite_procfs },
+		{ "procfs", suite_procfs },   { "sampler", suite_sampler },
+		{ "oncpu", suite_oncpu },     { "modules", suite_modules },
 	};
 	SRunner *sr = NULL;
 	int failed;

@@ -17,5 +17,8 @@ Suite *suite_pstats(void);
 Suite *suite_config(void);
 Suite *suite_schedule(void);
 Suite *suite_procfs(void);
+Suite *suite_sampler(void);
+Suite *suite_oncpu(void);
+Suite *suite_modules(void);
 
 #endif

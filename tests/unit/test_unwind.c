@@ -8,6 +8,7 @@
  * attaches from the thread that runs it, which is also the children's
  * parent, so no Yama setting is in the way. */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
@@ -258,6 +259,70 @@ UW_FN void uw_control_main(void)
 	}
 }
 
+/* Mode "reuse" (the sampler suite's): one thread at a time started and
+ * ended on command, and a tid handed out again. 'n' starts a thread that
+ * reports its tid, then waits; 'x' ends it and reports "joined"; 'r' starts
+ * one under the tid of the last that ended, if no other process takes it
+ * first (through ns_last_pid: root only), and it reports its tid. */
+static int uw_reuse_fds[2] = { -1, -1 };
+static volatile pid_t uw_reuse_tid;
+
+static void *uw_reuse_thread(void *arg)
+{
+	char c;
+
+	uw_reuse_tid = gettid();
+	tracee_report_hex("thread", (uint64_t)gettid());
+	(void)!read(uw_reuse_fds[0], &c, 1);
+	return NULL;
+}
+
+void uw_reuse_main(void);
+UW_FN void uw_reuse_main(void)
+{
+	pthread_t th;
+	bool running = false;
+	pid_t last = 0;
+	char buf[32];
+	int fd, n;
+
+	if (pipe(uw_reuse_fds) == -1)
+		_exit(2);
+	tracee_report("ready");
+	for (;;) {
+		switch (tracee_command()) {
+		case 'r':
+			if (running || last <= 1)
+				break;
+			/* The next pid the kernel hands out is the one after this. */
+			fd = open("/proc/sys/kernel/ns_last_pid", O_WRONLY | O_CLOEXEC);
+			n = snprintf(buf, sizeof(buf), "%d", (int)last - 1);
+			if (fd < 0 || write(fd, buf, (size_t)n) != n)
+				_exit(3);
+			close(fd);
+			/* fall through */
+		case 'n':
+			if (running)
+				break;
+			if (pthread_create(&th, NULL, uw_reuse_thread, NULL) != 0)
+				_exit(2);
+			running = true;
+			break;
+		case 'x':
+			if (!running)
+				break;
+			(void)!write(uw_reuse_fds[1], "x", 1);
+			pthread_join(th, NULL);
+			running = false;
+			last = uw_reuse_tid;
+			tracee_report("joined");
+			break;
+		default:
+			break;
+		}
+	}
+}
+
 /* Mode "exit": exits at once, to leave a zombie or a free pid behind. */
 UW_FN void uw_exit_main(void)
 {
@@ -271,6 +336,7 @@ static const struct {
 	{ "chain", uw_chain_main },     { "recurse", uw_recurse_main },
 	{ "block", uw_block_main },     { "signal", uw_sig_main },
 	{ "control", uw_control_main }, { "exit", uw_exit_main },
+	{ "reuse", uw_reuse_main },
 };
 
 /* Runs before main: in a tracee, becomes the mode and never returns. */
