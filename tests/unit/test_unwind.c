@@ -1500,6 +1500,73 @@ START_TEST(test_attach_job_control)
 }
 END_TEST
 
+/* A process stopped by job control before we attach (sprofd dump): with
+ * target_take_group_stops, each thread's report of its group-stop is
+ * handed over as a stop of ours, in which its registers and stack can be
+ * read and unwound to where it sleeps; target_detach lets it go untraced
+ * and still stopped, and it runs again only at SIGCONT. */
+START_TEST(test_attach_stopped_snapshot)
+{
+	static const char *const idle[] = { "uw_idle_block", "uw_idle_thread" };
+	uint64_t start_ns, deadline;
+	struct tracee tr;
+	struct thread *th;
+	struct stack s;
+	pid_t tids[8];
+	size_t taken = 0;
+	bool nudged = false;
+	char line[64];
+	int n;
+
+	start(&tr, "control", "ready");
+	n = proc_tasks(tr.pid, tids, 8);
+	ck_assert_int_eq(n, 4);
+	ck_assert_int_eq(kill(tr.pid, SIGSTOP), 0);
+	deadline = mono_ns() + 3000000000ull;
+	for (int i = 0; i < n; i++)
+		while (proc_state(tids[i]) != 'T') {
+			sleep_ms(1);
+			ck_assert_msg(mono_ns() < deadline, "thread %d not stopped", (int)tids[i]);
+		}
+	attach(tr.pid);
+	target_take_group_stops(&tgt, true);
+	start_ns = mono_ns();
+	deadline = start_ns + 3000000000ull;
+	while (taken < (size_t)n) {
+		while ((th = target_next_stop(&tgt))) {
+			ck_assert_int_eq(th->state, TS_STOPPED);
+			ck_assert_int_eq(capture_take(&cap, tr.pid, th->tid, unwinder_maps(uw)), 0);
+			if (th->tid != tr.pid) {
+				unwind_with(uw, &cap, UW_MAX, &s);
+				check_seq(&s, 1, idle, 2);
+			}
+			target_detach(&tgt, th);
+			taken++;
+		}
+		/* Kernels that do not report the stop again on seizing. */
+		if (!nudged && mono_ns() - start_ns > 100000000ull) {
+			for (size_t i = 0; i < tgt.nthreads; i++)
+				if (tgt.threads[i].state == TS_RUNNING)
+					target_interrupt(&tgt, &tgt.threads[i]);
+			nudged = true;
+		}
+		sleep_ms(1);
+		ck_assert_msg(mono_ns() < deadline, "%zu of %d threads handed over", taken, n);
+	}
+	ck_assert_uint_eq(tgt.nthreads, 0);
+	for (int i = 0; i < n; i++) {
+		ck_assert_int_eq(proc_status_long(tids[i], "TracerPid:"), 0);
+		ck_assert_int_eq(proc_state(tids[i]), 'T');
+	}
+	/* Still stopped: no answer until SIGCONT. */
+	ck_assert_int_eq(tracee_send(&tr, 'p'), 0);
+	ck_assert(!tracee_readable(&tr, 200));
+	ck_assert_int_eq(kill(tr.pid, SIGCONT), 0);
+	ck_assert_int_eq(tracee_read(&tr, line, sizeof(line), 3000), 0);
+	ck_assert_str_eq(line, "pong");
+}
+END_TEST
+
 START_TEST(test_attach_tracer_exits)
 {
 	struct tracee tr;
@@ -1559,6 +1626,7 @@ Suite *suite_unwind(void)
 	tcase_add_test(tc, test_attach_signal);
 	tcase_add_test(tc, test_attach_signal_and_interrupt);
 	tcase_add_test(tc, test_attach_job_control);
+	tcase_add_test(tc, test_attach_stopped_snapshot);
 	tcase_add_test(tc, test_attach_tracer_exits);
 	suite_add_tcase(s, tc);
 	return s;
