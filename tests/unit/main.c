@@ -19,6 +19,7 @@ int main(int argc, char **argv)
 		{ "config", suite_config },   { "schedule", suite_schedule },
 		{ "procfs", suite_procfs },   { "sampler", suite_sampler },
 		{ "oncpu", suite_oncpu },     { "modules", suite_modules },
+		{ "session", suite_session },
 	};
 	SRunner *sr = NULL;
 	int failed;

@@ -20,5 +20,6 @@ Suite *suite_procfs(void);
 Suite *suite_sampler(void);
 Suite *suite_oncpu(void);
 Suite *suite_modules(void);
+Suite *suite_session(void);
 
 #endif

@@ -1521,6 +1521,8 @@ START_TEST(test_attach_stopped_snapshot)
 	start(&tr, "control", "ready");
 	n = proc_tasks(tr.pid, tids, 8);
 	ck_assert_int_eq(n, 4);
+	/* Every thread where it sleeps, not still starting, when stopped. */
+	ck_assert_int_eq(proc_wait_blocked(tr.pid, n, SYS_read, 3000), 0);
 	ck_assert_int_eq(kill(tr.pid, SIGSTOP), 0);
 	deadline = mono_ns() + 3000000000ull;
 	for (int i = 0; i < n; i++)
@@ -1554,9 +1556,16 @@ START_TEST(test_attach_stopped_snapshot)
 		ck_assert_msg(mono_ns() < deadline, "%zu of %d threads handed over", taken, n);
 	}
 	ck_assert_uint_eq(tgt.nthreads, 0);
+	/* A thread detached from a ptrace stop wakes and, the process being
+	 * stopped, goes back into its group stop: 'R' for a moment. */
+	deadline = mono_ns() + 3000000000ull;
 	for (int i = 0; i < n; i++) {
 		ck_assert_int_eq(proc_status_long(tids[i], "TracerPid:"), 0);
-		ck_assert_int_eq(proc_state(tids[i]), 'T');
+		while (proc_state(tids[i]) != 'T') {
+			sleep_ms(1);
+			ck_assert_msg(mono_ns() < deadline, "thread %d is %c", (int)tids[i],
+				      proc_state(tids[i]));
+		}
 	}
 	/* Still stopped: no answer until SIGCONT. */
 	ck_assert_int_eq(tracee_send(&tr, 'p'), 0);
