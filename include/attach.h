@@ -5,7 +5,11 @@
  * the one thread that attached (ptrace ties tracees to a thread); when that
  * thread exits, the kernel detaches every tracee it still has without
  * stopping it, which is how a session ends without disturbing idle threads.
- * Owns the thread table. */
+ * Owns ptrace and the thread table (struct thread: what attach needs, no
+ * more). Stages that keep state per thread keep it in tables of their own,
+ * keyed by tid, and hear of births and exits through target_watch. No one
+ * else seizes, waits for, resumes or detaches the target's threads (capture
+ * reads the registers of one that attach hands over stopped). */
 #ifndef SPROFD_ATTACH_H
 #define SPROFD_ATTACH_H
 
@@ -21,26 +25,28 @@ enum thread_state {
 	TS_GROUP_STOPPED, /* stopped by job control; listening for SIGCONT */
 };
 
-/* The files of /proc/PID/task/TID that the sampler reads again and again. */
-enum task_file { TASK_STAT, TASK_SCHEDSTAT, TASK_SYSCALL, TASK_NFILES };
-
+/* One thread as attach sees it. Those who keep state of their own per
+ * thread (the sampler, a Python frame reader) keep it in their own tables,
+ * keyed by tid, and learn of births and exits through target_watch. */
 struct thread {
 	pid_t tid;
 	enum thread_state state;
 	uint64_t interrupt_ns;  /* when the pending interrupt was sent */
-	uint64_t samples;
 	bool asked;             /* on the list that target_next_stop asks first */
-	/* Kept for the sampler; attach only opens nothing and frees these. */
-	int task_fd[TASK_NFILES];    /* open task files (enum task_file), or -1 */
-	uint32_t pending_ticks;      /* ticks that passed while interrupting */
-	uint64_t stack_top;          /* how far up the last unwind read, or 0 */
-	uint64_t cpu_ns;             /* CPU time when last_pcs was taken */
-	uint64_t *last_pcs;          /* the last stack, leaf first (wall mode) */
-	uint32_t last_n;
-	bool last_truncated;
-	bool have_last;
-	bool just_sampled;           /* no tick has looked at it since capture */
 };
+
+/* What a watcher is told (target_watch). */
+enum thread_event {
+	THREAD_BORN,   /* tid joined the table (traced from its first stop) */
+	THREAD_GONE,   /* tid left it: exited, detached, or replaced by exec */
+};
+
+/* Told of each birth and exit, on the tracing thread, from inside the
+ * target_* call that saw it. It must not call back into attach: it may
+ * only update the watcher's own state (the table may be moving). */
+typedef void (*target_watch_fn)(void *ctx, pid_t tid, enum thread_event ev);
+
+#define TARGET_MAX_WATCHERS 4
 
 struct target {
 	pid_t pid;
@@ -63,6 +69,12 @@ struct target {
 	 * (new threads, exits, signals, job control, exec): see
 	 * target_next_stop. */
 	uint64_t other_events;
+	bool take_group_stops;    /* see target_take_group_stops */
+	struct {
+		target_watch_fn fn;
+		void *ctx;
+	} watch[TARGET_MAX_WATCHERS];
+	size_t nwatch;
 };
 
 /* Seizes every thread of pid. On failure logs one line saying what is wrong
@@ -89,8 +101,31 @@ struct thread *target_next_asked(struct target *t);
 void target_ask(struct target *t, pid_t tid);
 /* The live thread with this tid, or NULL. */
 struct thread *target_find(struct target *t, pid_t tid);
+/* The i-th live thread, i < t->nthreads. The order changes when a thread
+ * leaves: do not hold the pointer across another target_* call. */
+struct thread *target_thread(struct target *t, size_t i);
+/* Asks to be told of thread births and exits from now on (the threads
+ * there already are seen with target_thread). An exec tells THREAD_GONE
+ * for the old leader's tid, and THREAD_GONE then THREAD_BORN for the tid
+ * of the thread that exec'ed: a new program, nothing of the old one holds.
+ * Returns 0, or -1 if TARGET_MAX_WATCHERS watch already. */
+int target_watch(struct target *t, target_watch_fn fn, void *ctx);
+/* Stops telling fn (with this ctx). target_fini tells no one. */
+void target_unwatch(struct target *t, target_watch_fn fn, void *ctx);
 /* Resumes a thread in TS_STOPPED. */
 void target_resume(struct target *t, struct thread *th);
+/* For a snapshot of a process stopped by job control (sprofd dump). A
+ * thread kept listening for SIGCONT (TS_GROUP_STOPPED) cannot have its
+ * registers read; but seizing a stopped thread makes it report its
+ * group-stop once, a ptrace stop in which it can. With on, such a report
+ * (or that of an interrupt sent to a stopped thread) is handed to the
+ * caller by target_next_stop as a stop of ours (TS_STOPPED), for
+ * target_detach to let go. */
+void target_take_group_stops(struct target *t, bool on);
+/* Detaches a thread in TS_STOPPED and forgets it (watchers hear
+ * THREAD_GONE): it goes on as it was, a job-control stopped one stays
+ * stopped. */
+void target_detach(struct target *t, struct thread *th);
 /* Releases every thread we hold stopped, for a session that is ending:
  * waits up to timeout_ns for outstanding interrupts, resumes them, and
  * detaches stopped threads. Running threads are left to the kernel's

@@ -25,5 +25,10 @@ void oncpu_drain(struct oncpu *o, pid_t pid, void (*fn)(void *ctx, pid_t tid), v
 /* Samples the kernel dropped because we read too late. */
 uint64_t oncpu_lost(const struct oncpu *o);
 void oncpu_close(struct oncpu *o);
+/* The time to the next sample on a CPU, for a mean period: uniform in
+ * [period/2, 3 period/2] as rnd (random bits) goes, less since_ns, the
+ * time since the sample it follows, but never below period/16 (see
+ * jitter in oncpu.c). */
+uint64_t oncpu_next_period(uint64_t period, uint64_t rnd, uint64_t since_ns);
 
 #endif

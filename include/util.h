@@ -1,6 +1,6 @@
 /* util.h: allocation that never returns NULL, string interning, a u64 hash
- * map, and the monotonic clock. Everything here is process-local and owns
- * only what it says. */
+ * map, the monotonic clock, and the open-file limit. Everything here is
+ * process-local and owns only what it says. */
 #ifndef SPROFD_UTIL_H
 #define SPROFD_UTIL_H
 
@@ -49,6 +49,11 @@ const char *fmt_thousands(char *buf, uint64_t v);
 
 /* Nanoseconds on CLOCK_MONOTONIC. */
 uint64_t mono_ns(void);
+
+/* Raises this process's soft limit on open files to the hard limit (logs
+ * what it did at debug level). Process-wide: called once, at start-up, by
+ * the commands that profile (forked daemon workers inherit it). */
+void raise_nofile_limit(void);
 
 /* 64-bit mixing hash (splitmix64 finalizer) and a byte-string hash. */
 uint64_t hash_u64(uint64_t x);

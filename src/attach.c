@@ -19,7 +19,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,43 +29,9 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "procstatus.h"
+#include "procfs.h"
 #include "sprofd.h"
 #include "util.h"
-
-#define PF_KTHREAD 0x00200000
-
-/* Reads a small /proc file into buf. Returns bytes read or -1. */
-static ssize_t read_small(const char *path, char *buf, size_t size)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, size - 1);
-	close(fd);
-	if (n < 0)
-		return -1;
-	buf[n] = '\0';
-	return n;
-}
-
-/* Reads /proc/PID/comm into out (without newline); "?" if unreadable. */
-static void read_comm(pid_t pid, char *out, size_t size)
-{
-	char path[64], buf[64];
-	size_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-	if (read_small(path, buf, sizeof(buf)) < 0) {
-		snprintf(out, size, "?");
-		return;
-	}
-	n = strcspn(buf, "\n");
-	buf[n] = '\0';
-	snprintf(out, size, "%s", buf);
-}
 
 /* Returns a numeric field ("TracerPid:", "Uid:") of /proc/PID/status, or -1. */
 static long status_field(pid_t pid, const char *key)
@@ -74,7 +39,7 @@ static long status_field(pid_t pid, const char *key)
 	long v;
 
 	/* Whole lines only: a process named "TracerPid: 1" must not fool us. */
-	if (proc_status_read(pid, key, &v, 1) < 1)
+	if (procfs_status_read(pid, key, &v, 1) < 1)
 		return -1;
 	return v;
 }
@@ -88,6 +53,13 @@ static struct thread *thread_find(struct target *t, pid_t tid)
 	return &t->threads[i];
 }
 
+/* Tells every watcher of a birth or an exit. */
+static void tell(struct target *t, pid_t tid, enum thread_event ev)
+{
+	for (size_t i = 0; i < t->nwatch; i++)
+		t->watch[i].fn(t->watch[i].ctx, tid, ev);
+}
+
 static struct thread *thread_add(struct target *t, pid_t tid)
 {
 	struct thread *th;
@@ -97,34 +69,23 @@ static struct thread *thread_add(struct target *t, pid_t tid)
 	memset(th, 0, sizeof(*th));
 	th->tid = tid;
 	th->state = TS_RUNNING;
-	for (int f = 0; f < TASK_NFILES; f++)
-		th->task_fd[f] = -1;
 	u64map_put(t->index, (uint64_t)tid, t->nthreads);
 	t->nthreads++;
 	t->threads_seen++;
+	tell(t, tid, THREAD_BORN);
 	return th;
 }
 
-/* Frees what the sampler keeps in a thread. */
-static void thread_clear(struct thread *th)
-{
-	for (int f = 0; f < TASK_NFILES; f++)
-		if (th->task_fd[f] >= 0)
-			close(th->task_fd[f]);
-	free(th->last_pcs);
-}
-
 /* Starts a thread's entry afresh, as if just seized. */
-static void thread_reset(struct thread *th)
+static void thread_reset(struct target *t, struct thread *th)
 {
 	pid_t tid = th->tid;
 
-	thread_clear(th);
 	memset(th, 0, sizeof(*th));
 	th->tid = tid;
 	th->state = TS_RUNNING;
-	for (int f = 0; f < TASK_NFILES; f++)
-		th->task_fd[f] = -1;
+	tell(t, tid, THREAD_GONE);
+	tell(t, tid, THREAD_BORN);
 }
 
 /* Whether tid is a thread of the target (and not some other process). */
@@ -142,13 +103,13 @@ static void thread_remove(struct target *t, pid_t tid)
 
 	if (!u64map_get(t->index, (uint64_t)tid, &i))
 		return;
-	thread_clear(&t->threads[i]);
 	u64map_del(t->index, (uint64_t)tid);
 	t->nthreads--;
 	if (i != t->nthreads) {
 		t->threads[i] = t->threads[t->nthreads];
 		u64map_put(t->index, (uint64_t)t->threads[i].tid, i);
 	}
+	tell(t, tid, THREAD_GONE);
 }
 
 static void cont(pid_t tid, int sig)
@@ -165,12 +126,12 @@ static int explain_eperm(struct target *t)
 	long uid = status_field(t->pid, "Uid:");
 
 	if (tracer > 0) {
-		read_comm((pid_t)tracer, comm, sizeof(comm));
+		procfs_read_comm((pid_t)tracer, 0, comm, sizeof(comm));
 		log_err("PID %d (%s) is already traced by PID %ld (%s); detach that tracer first "
 			"(a process can have only one)", (int)t->pid, t->comm, tracer, comm);
 		return EXIT_TRACED;
 	}
-	if (read_small("/proc/sys/kernel/yama/ptrace_scope", scope, sizeof(scope)) > 0)
+	if (procfs_read_small("/proc/sys/kernel/yama/ptrace_scope", scope, sizeof(scope)) > 0)
 		scope[strcspn(scope, "\n")] = '\0';
 	log_err("not permitted to trace PID %d (%s, uid %ld): run sprofd as root, or as the same "
 		"user with CAP_SYS_PTRACE%s%s%s", (int)t->pid, t->comm, uid,
@@ -183,35 +144,31 @@ static int explain_eperm(struct target *t)
  * already traced. Returns EXIT_OK or the exit code after logging. */
 static int check_target(struct target *t)
 {
-	char path[64], buf[1024], *rp;
-	unsigned long flags = 0;
+	struct procfs_stat ps;
 	long tracer;
-	char state;
 
 	if (t->pid == getpid()) {
 		log_err("PID %d is sprofd itself; give the PID of the process to profile",
 			(int)t->pid);
 		return EXIT_NO_TARGET;
 	}
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)t->pid);
-	if (read_small(path, buf, sizeof(buf)) < 0) {
-		log_err("no process with PID %d", (int)t->pid);
-		return EXIT_NO_TARGET;
-	}
-	read_comm(t->pid, t->comm, sizeof(t->comm));
-	/* The command name may hold spaces and parentheses: fields follow the
-	 * last ')'. */
-	rp = strrchr(buf, ')');
-	if (!rp || sscanf(rp + 1, " %c %*d %*d %*d %*d %*d %lu", &state, &flags) != 2) {
-		log_err("cannot parse %s", path);
+	if (procfs_read_stat(t->pid, 0, &ps) < 0) {
+		if (errno != EINVAL) {
+			log_err("no process with PID %d", (int)t->pid);
+			return EXIT_NO_TARGET;
+		}
+		log_err("cannot parse /proc/%d/stat", (int)t->pid);
 		return EXIT_INTERNAL;
 	}
-	if (state == 'Z' || state == 'X') {
+	procfs_read_comm(t->pid, 0, t->comm, sizeof(t->comm));
+	/* It names the process in messages: one line, up to any newline. */
+	t->comm[strcspn(t->comm, "\n")] = '\0';
+	if (ps.state == 'Z' || ps.state == 'X') {
 		log_err("PID %d (%s) is a zombie: it has exited and has nothing left to profile",
 			(int)t->pid, t->comm);
 		return EXIT_NO_TARGET;
 	}
-	if (flags & PF_KTHREAD) {
+	if (ps.flags & PROCFS_PF_KTHREAD) {
 		log_err("PID %d (%s) is a kernel thread; sprofd profiles user-space processes "
 			"(perf record -a covers the kernel)", (int)t->pid, t->comm);
 		return EXIT_NO_TARGET;
@@ -366,7 +323,9 @@ static enum wait_result handle_wait(struct target *t, pid_t tid, int st, struct 
 		return WAIT_HANDLED;
 	sig = WSTOPSIG(st);
 	ev = (unsigned)st >> 16;
-	if (th && ev == PTRACE_EVENT_STOP && !is_stop_signal(sig) && th->state == TS_INTERRUPTING) {
+	if (th && ev == PTRACE_EVENT_STOP &&
+	    ((!is_stop_signal(sig) && th->state == TS_INTERRUPTING) ||
+	     (is_stop_signal(sig) && t->take_group_stops))) {
 		th->state = TS_STOPPED;
 		*out = th;
 		return WAIT_STOPPED;
@@ -401,7 +360,7 @@ static enum wait_result handle_wait(struct target *t, pid_t tid, int st, struct 
 			thread_remove(t, (pid_t)msg);
 		/* The removal may have moved the entry. */
 		if ((th = thread_find(t, tid)))
-			thread_reset(th);
+			thread_reset(t, th);
 		t->execed = true;
 		t->execs++;
 		cont(tid, 0);
@@ -514,15 +473,52 @@ void target_release(struct target *t, uint64_t timeout_ns)
 	 * it cancels the interrupt and keeps the group stop. */
 }
 
+void target_take_group_stops(struct target *t, bool on)
+{
+	t->take_group_stops = on;
+}
+
+void target_detach(struct target *t, struct thread *th)
+{
+	/* In a ptrace stop, so this cannot fail but for a thread killed
+	 * meanwhile (ESRCH): either way it is not ours any more. */
+	ptrace(PTRACE_DETACH, th->tid, NULL, NULL);
+	thread_remove(t, th->tid);
+}
+
 struct thread *target_find(struct target *t, pid_t tid)
 {
 	return thread_find(t, tid);
 }
 
+struct thread *target_thread(struct target *t, size_t i)
+{
+	return i < t->nthreads ? &t->threads[i] : NULL;
+}
+
+int target_watch(struct target *t, target_watch_fn fn, void *ctx)
+{
+	if (t->nwatch == TARGET_MAX_WATCHERS)
+		return -1;
+	t->watch[t->nwatch].fn = fn;
+	t->watch[t->nwatch].ctx = ctx;
+	t->nwatch++;
+	return 0;
+}
+
+void target_unwatch(struct target *t, target_watch_fn fn, void *ctx)
+{
+	for (size_t i = 0; i < t->nwatch; i++) {
+		if (t->watch[i].fn != fn || t->watch[i].ctx != ctx)
+			continue;
+		memmove(&t->watch[i], &t->watch[i + 1], (t->nwatch - i - 1) * sizeof(t->watch[0]));
+		t->nwatch--;
+		return;
+	}
+}
+
 void target_fini(struct target *t)
 {
-	for (size_t i = 0; i < t->nthreads; i++)
-		thread_clear(&t->threads[i]);
 	free(t->threads);
 	t->threads = NULL;
 	free(t->ask);

@@ -9,6 +9,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "sprofd.h"
+#include "util.h"
 
 /* The help text. */
 static void usage(FILE *f)
@@ -111,5 +112,7 @@ int cmd_daemon(int argc, char **argv)
 		config_free(c);
 		return fflush(stdout) == 0 ? EXIT_OK : EXIT_INTERNAL;
 	}
+	/* Before any worker forks: each inherits it. */
+	raise_nofile_limit();
 	return daemon_run(&o);
 }

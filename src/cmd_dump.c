@@ -11,15 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ptrace.h>
 #include <sys/signalfd.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "attach.h"
 #include "capture.h"
 #include "commands.h"
 #include "log.h"
+#include "procfs.h"
 #include "pystage.h"
 #include "sprofd.h"
 #include "symbols.h"
@@ -210,43 +209,12 @@ static int dump_parse(int argc, char **argv, struct dump_opts *o)
 	return -1;
 }
 
-/* The scheduler state letter of /proc/PID/task/TID/stat (R, S, T...), or 0. */
+/* The scheduler state letter of a thread (R, S, T...), or 0. */
 static char dump_state(pid_t pid, pid_t tid)
 {
-	char path[96], buf[512], *rp;
-	size_t n;
-	FILE *f;
+	struct procfs_stat ps;
 
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
-	if (!(f = fopen(path, "re")))
-		return 0;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	/* The name may hold ')': the state follows the last one. */
-	rp = strrchr(buf, ')');
-	return rp && rp[1] == ' ' ? rp[2] : 0;
-}
-
-/* Reads /proc/PID/task/TID/comm into out, without the newline that ends
- * it; "?" if it cannot be read. */
-static void dump_comm(pid_t pid, pid_t tid, char *out, size_t size)
-{
-	char path[96];
-	size_t n = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", (int)pid, (int)tid);
-	if ((f = fopen(path, "re"))) {
-		n = fread(out, 1, size - 1, f);
-		fclose(f);
-	}
-	out[n] = '\0';
-	/* Only that one: the name itself may hold newlines too. */
-	if (n > 0 && out[n - 1] == '\n')
-		out[--n] = '\0';
-	if (n == 0)
-		snprintf(out, size, "?");
+	return procfs_read_stat(pid, tid, &ps) == 0 ? ps.state : 0;
 }
 
 /* qsort order of threads: by tid, so the main thread comes first. */
@@ -346,50 +314,39 @@ static void dump_running(struct dump *d, struct unwinder *uw)
 }
 
 /* A process stopped by job control. Its threads cannot be interrupted the
- * usual way: attach.c keeps a group-stopped thread listening for SIGCONT,
- * a state in which its registers cannot be read. But seizing a stopped
- * thread makes it report its group-stop once, a ptrace stop in which it
- * can be read; detaching then leaves it stopped as it was. */
+ * usual way (see target_take_group_stops): each reports its group-stop once
+ * after seizing, is copied then, and detached, which leaves it stopped as it
+ * was. Kernels that do not report the stop on seizing get an interrupt. */
 static void dump_stopped(struct dump *d, struct unwinder *uw)
 {
 	uint64_t start = mono_ns(), deadline = start + DUMP_STOP_NS;
 	bool nudged = false;
+	struct thread *th;
 
+	target_take_group_stops(&d->t, true);
 	while (dump_pending(d) > 0 && mono_ns() < deadline) {
+		while ((th = target_next_stop(&d->t))) {
+			struct dump_thread *dt = dump_find(d, th->tid);
+
+			if (dt && !dt->done)
+				dump_take(d, dt, uw);
+			target_detach(&d->t, th);
+		}
 		for (size_t i = 0; i < d->n; i++) {
 			struct dump_thread *dt = &d->th[i];
-			int st, sig = 0;
-			pid_t r;
 
-			if (dt->done)
-				continue;
-			r = waitpid(dt->tid, &st, __WALL | WNOHANG);
-			if (r == -1 && errno != EINTR) {
+			if (!dt->done && !target_find(&d->t, dt->tid)) {
 				dt->why = "exited";
 				dt->done = true;
-				continue;
 			}
-			if (r <= 0)
-				continue;
-			if (WIFEXITED(st) || WIFSIGNALED(st)) {
-				dt->why = "exited";
-				dt->done = true;
-				continue;
-			}
-			if (!WIFSTOPPED(st))
-				continue;
-			dump_take(d, dt, uw);
-			/* A signal about to be delivered goes on; a group-stop or
-			 * event stop owes nothing. */
-			if ((unsigned)st >> 16 == 0)
-				sig = WSTOPSIG(st);
-			ptrace(PTRACE_DETACH, dt->tid, NULL, (void *)(long)sig);
 		}
 		if (!nudged && mono_ns() - start >= DUMP_NUDGE_NS) {
-			/* Kernels that do not re-report the stop on seizing. */
-			for (size_t i = 0; i < d->n; i++)
-				if (!d->th[i].done)
-					ptrace(PTRACE_INTERRUPT, d->th[i].tid, NULL, NULL);
+			for (size_t i = 0; i < d->n; i++) {
+				struct thread *t = target_find(&d->t, d->th[i].tid);
+
+				if (!d->th[i].done && t && t->state == TS_RUNNING)
+					target_interrupt(&d->t, t);
+			}
 			nudged = true;
 		}
 		if (dump_pending(d) > 0)
@@ -495,9 +452,11 @@ int cmd_dump(int argc, char **argv)
 	d.n = d.t.nthreads;
 	d.th = xcalloc(d.n, sizeof(*d.th));
 	for (size_t i = 0; i < d.n; i++) {
-		d.th[i].tid = d.t.threads[i].tid;
+		d.th[i].tid = target_thread(&d.t, i)->tid;
 		capture_init(&d.th[i].cap, d.o.stack_cap);
-		dump_comm(d.o.pid, d.th[i].tid, d.th[i].comm, sizeof(d.th[i].comm));
+		procfs_read_comm(d.o.pid, d.th[i].tid, d.th[i].comm, sizeof(d.th[i].comm));
+		if (!d.th[i].comm[0])
+			snprintf(d.th[i].comm, sizeof(d.th[i].comm), "?");
 	}
 	qsort(d.th, d.n, sizeof(*d.th), dump_thread_cmp);
 	if (d.stopped)

@@ -351,6 +351,7 @@ int cmd_profile(int argc, char **argv)
 	 * block on the network for a long time; never do so unasked. */
 	if (!cli.so.sym.debuginfod)
 		unsetenv("DEBUGINFOD_URLS");
+	raise_nofile_limit();
 
 	/* Every thread blocks these: the tracer reads SIGCHLD from a signalfd,
 	 * this thread reads the stop signals from another. */

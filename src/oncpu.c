@@ -48,15 +48,22 @@ struct oncpu {
  * now, so the time since the sample is taken off. */
 static void jitter(struct oncpu *o, struct ring *r, uint64_t sample_ns)
 {
-	uint64_t next = o->period / 2 + hash_u64(o->seed + ++o->seq) % (o->period + 1);
+	uint64_t since = 0, next;
 
 	if (o->timed && sample_ns) {
 		uint64_t now = mono_ns();
-		uint64_t since = now > sample_ns ? now - sample_ns : 0;
 
-		next = next > since + o->period / 16 ? next - since : o->period / 16;
+		since = now > sample_ns ? now - sample_ns : 0;
 	}
+	next = oncpu_next_period(o->period, hash_u64(o->seed + ++o->seq), since);
 	ioctl(r->fd, PERF_EVENT_IOC_PERIOD, &next);
+}
+
+uint64_t oncpu_next_period(uint64_t period, uint64_t rnd, uint64_t since_ns)
+{
+	uint64_t next = period / 2 + rnd % (period + 1);
+
+	return next > since_ns + period / 16 ? next - since_ns : period / 16;
 }
 
 static int perf_open(struct perf_event_attr *a, int cpu)

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "procstatus.h"
+#include "procfs.h"
 #include "util.h"
 
 /* Largest piece of the file read at once; a longer line is skipped. */
@@ -58,14 +58,14 @@ struct perfmap *perfmap_new(pid_t pid)
 {
 	/* One entry per pid namespace level, of which there are at most 32. */
 	long ns[33], uids[4];
-	int n = proc_status_read(pid, "NSpid", ns, 33);
+	int n = procfs_status_read(pid, "NSpid", ns, 33);
 	long inner = n > 0 ? ns[n - 1] : (long)pid;
 	struct perfmap *pm;
 
 	pm = perfmap_alloc(xasprintf("/proc/%ld/root/tmp/perf-%ld.map", (long)pid, inner),
 	    xasprintf("/tmp/perf-%ld.map", inner));
 	pm->check_owner = true;
-	n = proc_status_read(pid, "Uid", uids, 4);
+	n = procfs_status_read(pid, "Uid", uids, 4);
 	for (int i = 0; i < 4; i++)
 		pm->uids[i] = i < n ? (uid_t)uids[i] : 0;
 	return pm;

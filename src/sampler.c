@@ -18,8 +18,10 @@
 #include "capture.h"
 #include "log.h"
 #include "oncpu.h"
+#include "procfs.h"
 #include "pystage.h"
 #include "stacks.h"
+#include "tidstate.h"
 #include "unwind.h"
 #include "util.h"
 
@@ -45,6 +47,23 @@
 /* And in any case this often, should a SIGCHLD ever go missing. */
 #define WALK_IDLE_NS 1000000000ull
 
+/* The files of /proc/PID/task/TID that the sampler reads again and again. */
+enum task_file { TASK_STAT, TASK_SCHEDSTAT, TASK_SYSCALL, TASK_NFILES };
+
+/* What the sampler keeps of one thread (attach keeps its ptrace state):
+ * from the first tick that looks at it until attach reports it gone. */
+struct tstate {
+	int task_fd[TASK_NFILES];    /* open task files (enum task_file), or -1 */
+	uint32_t pending_ticks;      /* ticks that passed while interrupting */
+	uint64_t stack_top;          /* how far up the last unwind read, or 0 */
+	uint64_t cpu_ns;             /* CPU time when last_pcs was taken */
+	uint64_t *last_pcs;          /* the last stack, leaf first (wall mode) */
+	uint32_t last_n;
+	bool last_truncated;
+	bool have_last;
+	bool just_sampled;           /* no tick has looked at it since capture */
+};
+
 struct reservoir {
 	uint64_t v[RESERVOIR];
 	size_t n;     /* total recorded */
@@ -58,6 +77,7 @@ struct loop {
 	void *ctx;
 	struct sampler_stats *stats;
 	struct unwinder *uw;
+	struct tidstate *threads;  /* tid -> struct tstate */
 	struct capture caps[CAPTURE_BATCH];
 	struct capture asleep;  /* for threads taken without stopping them */
 	size_t ncaps;
@@ -96,6 +116,24 @@ static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 	return x < y ? -1 : x > y;
+}
+
+static void tstate_init(void *p, pid_t tid)
+{
+	struct tstate *ts = p;
+
+	for (int f = 0; f < TASK_NFILES; f++)
+		ts->task_fd[f] = -1;
+}
+
+static void tstate_fini(void *p)
+{
+	struct tstate *ts = p;
+
+	for (int f = 0; f < TASK_NFILES; f++)
+		if (ts->task_fd[f] >= 0)
+			close(ts->task_fd[f]);
+	free(ts->last_pcs);
 }
 
 /* Median and 99th percentile of what the reservoir holds. */
@@ -152,18 +190,18 @@ static bool may_keep(const struct loop *l, enum task_file f, int fd)
 /* Reads /proc/PID/task/TID/<f> of a thread, through a descriptor kept open
  * when the budget allows (may_keep), else opened for this read only.
  * Returns the bytes read, or -1 with errno set (ENODATA: empty). */
-static ssize_t read_task_file(struct loop *l, struct thread *th, enum task_file f, char *buf,
-			      size_t size)
+static ssize_t read_task_file(struct loop *l, pid_t tid, struct tstate *ts, enum task_file f,
+			      char *buf, size_t size)
 {
 	static const char *const names[TASK_NFILES] = { "stat", "schedstat", "syscall" };
-	int fd = th->task_fd[f], err;
+	int fd = ts->task_fd[f], err;
 	char path[96];
 	ssize_t n;
 
 	if (fd >= 0) {
 		n = pread(fd, buf, size - 1, 0);
 	} else {
-		snprintf(path, sizeof(path), "/proc/%d/task/%d/%s", (int)l->t->pid, (int)th->tid,
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/%s", (int)l->t->pid, (int)tid,
 			 names[f]);
 		fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0) {
@@ -176,7 +214,7 @@ static ssize_t read_task_file(struct loop *l, struct thread *th, enum task_file 
 		n = read(fd, buf, size - 1);
 		err = errno;
 		if (n >= 0 && may_keep(l, f, fd))
-			th->task_fd[f] = fd;
+			ts->task_fd[f] = fd;
 		else
 			close(fd);
 		errno = err;
@@ -192,30 +230,31 @@ static ssize_t read_task_file(struct loop *l, struct thread *th, enum task_file 
 
 /* The scheduler state letter of a thread (R, S, D, T, t, Z...), or 0 with
  * errno set. */
-static char thread_sched_state(struct loop *l, struct thread *th)
+static char thread_sched_state(struct loop *l, pid_t tid, struct tstate *ts)
 {
-	char buf[256], *rp;
+	char buf[256], state;
+	ssize_t n;
 
-	if (read_task_file(l, th, TASK_STAT, buf, sizeof(buf)) < 0)
+	if ((n = read_task_file(l, tid, ts, TASK_STAT, buf, sizeof(buf))) < 0)
 		return 0;
-	/* The command name may hold ')': the state follows the last one. */
-	rp = strrchr(buf, ')');
-	if (!rp || rp[1] != ' ') {
+	if (!(state = procfs_stat_state(buf, (size_t)n)))
 		errno = EINVAL;
-		return 0;
-	}
-	return rp[2];
+	return state;
 }
 
 /* The thread's CPU time in ns (schedstat: exact, unlike stat's ticks).
  * False with errno set if it cannot be read. */
-static bool thread_cpu_ns(struct loop *l, struct thread *th, uint64_t *ns)
+static bool thread_cpu_ns(struct loop *l, pid_t tid, struct tstate *ts, uint64_t *ns)
 {
 	char buf[96];
+	ssize_t n;
 
-	if (read_task_file(l, th, TASK_SCHEDSTAT, buf, sizeof(buf)) < 0)
+	if ((n = read_task_file(l, tid, ts, TASK_SCHEDSTAT, buf, sizeof(buf))) < 0)
 		return false;
-	*ns = strtoull(buf, NULL, 10);
+	if (procfs_parse_schedstat(buf, (size_t)n, ns) < 0) {
+		errno = EINVAL;
+		return false;
+	}
 	return true;
 }
 
@@ -255,14 +294,14 @@ static void count_stack(struct loop *l, const uint64_t *pcs, int n, pid_t tid, b
 }
 
 /* Remembers a thread's stack so wall mode can count it again unchanged. */
-static void keep_last(struct thread *th, const uint64_t *pcs, int n, bool trunc)
+static void keep_last(struct tstate *ts, const uint64_t *pcs, int n, bool trunc)
 {
-	th->last_pcs = xrealloc(th->last_pcs, sizeof(uint64_t) * (size_t)n);
-	memcpy(th->last_pcs, pcs, sizeof(uint64_t) * (size_t)n);
-	th->last_n = (uint32_t)n;
-	th->last_truncated = trunc;
-	th->have_last = true;
-	th->just_sampled = true;
+	ts->last_pcs = xrealloc(ts->last_pcs, sizeof(uint64_t) * (size_t)n);
+	memcpy(ts->last_pcs, pcs, sizeof(uint64_t) * (size_t)n);
+	ts->last_n = (uint32_t)n;
+	ts->last_truncated = trunc;
+	ts->have_last = true;
+	ts->just_sampled = true;
 }
 
 /* Marks the pcs of a stack with the program they come from (sampler.h). */
@@ -282,7 +321,7 @@ static void flush_captures(struct loop *l)
 		bool trunc = false;
 		uint64_t t0 = mono_ns(), dt;
 		int n = unwinder_unwind(l->uw, c, l->pcs, l->c->max_depth, &trunc);
-		struct thread *th;
+		struct tstate *ts;
 
 		dt = mono_ns() - t0;
 		l->stats->unwind_total_ns += dt;
@@ -296,18 +335,19 @@ static void flush_captures(struct loop *l)
 			n = pystage_merge(l->c->py, (unsigned)i, l->pcs, n, l->c->max_depth, &trunc);
 		tag_image(l, l->pcs, n);
 		count_stack(l, l->pcs, n, c->tid, trunc, c->weight);
-		th = target_find(l->t, c->tid);
-		if (th) {
-			th->stack_top = unwinder_stack_top(l->uw) + STACK_TOP_MARGIN;
+		/* None if the thread is gone since. */
+		ts = tidstate_find(l->threads, c->tid);
+		if (ts) {
+			ts->stack_top = unwinder_stack_top(l->uw) + STACK_TOP_MARGIN;
 			if (l->c->mode == MODE_WALL)
-				keep_last(th, l->pcs, n, trunc);
+				keep_last(ts, l->pcs, n, trunc);
 		}
 	}
 	l->ncaps = 0;
 }
 
 /* Baseline mode: unwind in place while the thread stays stopped. */
-static void sample_in_place(struct loop *l, struct thread *th, uint32_t weight)
+static void sample_in_place(struct loop *l, struct thread *th, struct tstate *ts, uint32_t weight)
 {
 	bool trunc = false;
 	uint64_t t0 = mono_ns();
@@ -322,7 +362,7 @@ static void sample_in_place(struct loop *l, struct thread *th, uint32_t weight)
 	tag_image(l, l->pcs, n);
 	count_stack(l, l->pcs, n, th->tid, trunc, weight);
 	if (l->c->mode == MODE_WALL)
-		keep_last(th, l->pcs, n, trunc);
+		keep_last(ts, l->pcs, n, trunc);
 }
 
 /* The target exec'ed: counts what was captured of the old program, then
@@ -332,6 +372,10 @@ static void sample_in_place(struct loop *l, struct thread *th, uint32_t weight)
 static void follow_exec(struct loop *l)
 {
 	struct unwinder *uw;
+	struct tstate *ts;
+	size_t pos = 0;
+	pid_t tid;
+	void *p;
 
 	flush_captures(l);
 	l->execs = l->t->execs;
@@ -344,12 +388,11 @@ static void follow_exec(struct loop *l)
 	l->image++;
 	if (l->c->py)   /* --- python stage --- */
 		pystage_exec(l->c->py);
-	for (size_t i = 0; i < l->t->nthreads; i++) {
-		struct thread *th = &l->t->threads[i];
-
-		th->stack_top = 0;
-		th->have_last = false;
-		th->just_sampled = false;
+	while (tidstate_next(l->threads, &pos, &tid, &p)) {
+		ts = p;
+		ts->stack_top = 0;
+		ts->have_last = false;
+		ts->just_sampled = false;
 	}
 	if (l->c->on_exec)
 		l->c->on_exec(l->ctx, l->image);
@@ -369,13 +412,14 @@ static void drain_events(struct loop *l, bool all)
 again:
 	while ((th = all ? target_next_stop(l->t) : target_next_asked(l->t))) {
 		uint64_t t0 = mono_ns(), dt;
+		struct tstate *ts = tidstate_get(l->threads, th->tid);
 		/* Wall mode: a thread that waited for a CPU through several ticks
 		 * has had this same stack all along. */
-		uint32_t weight = l->c->mode == MODE_WALL ? 1 + th->pending_ticks : 1;
+		uint32_t weight = l->c->mode == MODE_WALL ? 1 + ts->pending_ticks : 1;
 
-		th->pending_ticks = 0;
+		ts->pending_ticks = 0;
 		if (l->c->unwind_ptrace) {
-			sample_in_place(l, th, weight);
+			sample_in_place(l, th, ts, weight);
 		} else {
 			struct capture *c;
 			if (l->ncaps == CAPTURE_BATCH) {
@@ -385,7 +429,7 @@ again:
 			}
 			c = &l->caps[l->ncaps];
 			if (capture_take_to(c, l->t->pid, th->tid, unwinder_maps(l->uw),
-					    th->stack_top) == 0) {
+					    ts->stack_top) == 0) {
 				c->weight = weight;
 				/* --- python stage: read while stopped --- */
 				if (l->c->py)
@@ -393,7 +437,6 @@ again:
 							   l->c->max_depth);
 				capture_restart_call(c);
 				l->ncaps++;
-				th->samples++;
 				l->stats->stack_bytes += c->len;
 			} else {
 				l->stats->lost += weight;
@@ -446,22 +489,22 @@ static uint64_t walk_due(const struct loop *l)
  * it, from what the kernel shows of a blocked thread. Accepted only if the
  * thread used no CPU meanwhile and the unwind reached the thread's start
  * with just SP and PC to begin from; else the caller interrupts it. */
-static bool wall_take_asleep(struct loop *l, struct thread *th)
+static bool wall_take_asleep(struct loop *l, pid_t tid, struct tstate *ts)
 {
 	uint64_t cpu0, cpu1;
 	bool trunc = false;
 	char text[256];
 	int n;
 
-	if (l->c->unwind_ptrace || !thread_cpu_ns(l, th, &cpu0))
+	if (l->c->unwind_ptrace || !thread_cpu_ns(l, tid, ts, &cpu0))
 		return false;
-	if (read_task_file(l, th, TASK_SYSCALL, text, sizeof(text)) < 0 ||
-	    capture_asleep(&l->asleep, l->t->pid, th->tid, unwinder_maps(l->uw), text) < 0)
+	if (read_task_file(l, tid, ts, TASK_SYSCALL, text, sizeof(text)) < 0 ||
+	    capture_asleep(&l->asleep, l->t->pid, tid, unwinder_maps(l->uw), text) < 0)
 		return false;
 	/* --- python stage: the slot after the batch's --- */
 	if (l->c->py && !pystage_read(l->c->py, CAPTURE_BATCH, &l->asleep, l->c->max_depth))
 		return false;
-	if (!thread_cpu_ns(l, th, &cpu1) || cpu1 != cpu0)
+	if (!thread_cpu_ns(l, tid, ts, &cpu1) || cpu1 != cpu0)
 		return false;
 	n = unwinder_unwind(l->uw, &l->asleep, l->pcs, l->c->max_depth, &trunc);
 	if (n <= 0 || (!trunc && !unwinder_last_complete(l->uw)))
@@ -469,11 +512,11 @@ static bool wall_take_asleep(struct loop *l, struct thread *th)
 	if (l->c->py)
 		n = pystage_merge(l->c->py, CAPTURE_BATCH, l->pcs, n, l->c->max_depth, &trunc);
 	tag_image(l, l->pcs, n);
-	count_stack(l, l->pcs, n, th->tid, trunc, l->tick_weight);
-	keep_last(th, l->pcs, n, trunc);
-	th->stack_top = unwinder_stack_top(l->uw) + STACK_TOP_MARGIN;
-	th->just_sampled = false;
-	th->cpu_ns = cpu1;
+	count_stack(l, l->pcs, n, tid, trunc, l->tick_weight);
+	keep_last(ts, l->pcs, n, trunc);
+	ts->stack_top = unwinder_stack_top(l->uw) + STACK_TOP_MARGIN;
+	ts->just_sampled = false;
+	ts->cpu_ns = cpu1;
 	l->stats->asleep++;
 	return true;
 }
@@ -484,26 +527,26 @@ static bool wall_take_asleep(struct loop *l, struct thread *th)
  * system call) is forgiven once, at the first tick after, if it is asleep
  * again by then. A thread asleep that ran since has its stack taken where
  * it sleeps, without a stop. Returns true if the thread was counted. */
-static bool wall_count_idle(struct loop *l, struct thread *th)
+static bool wall_count_idle(struct loop *l, pid_t tid, struct tstate *ts)
 {
 	uint64_t cpu;
 	char state;
 
-	if (!thread_cpu_ns(l, th, &cpu))
+	if (!thread_cpu_ns(l, tid, ts, &cpu))
 		goto unreadable;
-	if (th->have_last && !th->just_sampled && cpu == th->cpu_ns)
+	if (ts->have_last && !ts->just_sampled && cpu == ts->cpu_ns)
 		goto reuse;
-	state = thread_sched_state(l, th);
+	state = thread_sched_state(l, tid, ts);
 	if (!state && out_of_fds(errno))
 		goto unreadable;
 	if (state != 'S' && state != 'D')
 		return false;   /* running, or in a stop of ours not yet reaped */
-	if (th->have_last && th->just_sampled) {
-		th->just_sampled = false;
-		th->cpu_ns = cpu;
+	if (ts->have_last && ts->just_sampled) {
+		ts->just_sampled = false;
+		ts->cpu_ns = cpu;
 		goto reuse;
 	}
-	if (wall_take_asleep(l, th))
+	if (wall_take_asleep(l, tid, ts))
 		return true;
 	/* PTRACE_INTERRUPT wakes a thread from an interruptible sleep, and
 	 * some calls (epoll_wait, semtimedop, sigtimedwait...) then fail with
@@ -511,18 +554,17 @@ static bool wall_count_idle(struct loop *l, struct thread *th)
 	 * timer loop) would see that again and again: once it has a stack,
 	 * it is counted with that one instead. A thread in 'D' is not woken:
 	 * its stop waits for the call to end. */
-	if (th->have_last && state == 'S')
+	if (ts->have_last && state == 'S')
 		goto reuse;
 	return false;
 unreadable:
 	/* Out of descriptors, a thread that has a stack is counted with it:
 	 * stopping it instead, at every tick, would wake every sleeper (see
 	 * above). Any other failure is a thread that is gone. */
-	if (!th->have_last || !out_of_fds(errno))
+	if (!ts->have_last || !out_of_fds(errno))
 		return false;
 reuse:
-	count_stack(l, th->last_pcs, (int)th->last_n, th->tid, th->last_truncated,
-		    l->tick_weight);
+	count_stack(l, ts->last_pcs, (int)ts->last_n, tid, ts->last_truncated, l->tick_weight);
 	l->stats->reused++;
 	return true;
 }
@@ -540,7 +582,8 @@ static void on_cpu_sample(void *ctx, pid_t tid)
 		return;
 	/* It may have gone to sleep in the microseconds since: an interrupt
 	 * now would end its system call early. */
-	if (thread_sched_state(l, th) == 'R' && target_interrupt(l->t, th) == 0)
+	if (thread_sched_state(l, tid, tidstate_get(l->threads, tid)) == 'R' &&
+	    target_interrupt(l->t, th) == 0)
 		l->stats->interrupts++;
 	l->stats->tick_total_ns += mono_ns() - t0;
 }
@@ -555,18 +598,19 @@ static void tick(struct loop *l)
 
 	xgrow((void **)&l->chosen, &l->chosen_cap, l->t->nthreads, sizeof(*l->chosen));
 	for (size_t i = 0; i < l->t->nthreads; i++) {
-		struct thread *th = &l->t->threads[i];
+		struct thread *th = target_thread(l->t, i);
+		struct tstate *ts = tidstate_get(l->threads, th->tid);
 
 		if (th->state == TS_INTERRUPTING) {
 			/* Never interrupt twice; wall mode counts the wait. */
-			th->pending_ticks++;
+			ts->pending_ticks++;
 			continue;
 		}
 		if (th->state == TS_GROUP_STOPPED) {
 			/* Stopped by job control: idle, but wall time passes. */
-			if (l->c->mode == MODE_WALL && th->have_last) {
-				count_stack(l, th->last_pcs, (int)th->last_n, th->tid,
-					    th->last_truncated, l->tick_weight);
+			if (l->c->mode == MODE_WALL && ts->have_last) {
+				count_stack(l, ts->last_pcs, (int)ts->last_n, th->tid,
+					    ts->last_truncated, l->tick_weight);
 				l->stats->reused++;
 			}
 			continue;
@@ -574,14 +618,14 @@ static void tick(struct loop *l)
 		if (th->state != TS_RUNNING)
 			continue;
 		if (l->c->mode == MODE_CPU) {
-			if (thread_sched_state(l, th) != 'R')
+			if (thread_sched_state(l, th->tid, ts) != 'R')
 				continue;
-		} else if (wall_count_idle(l, th)) {
+		} else if (wall_count_idle(l, th->tid, ts)) {
 			continue;
 		}
 		/* Wall mode: ticks skipped before this one count with its stack. */
 		if (l->c->mode == MODE_WALL)
-			th->pending_ticks += l->tick_weight - 1;
+			ts->pending_ticks += l->tick_weight - 1;
 		l->chosen[nchosen++] = th->tid;
 	}
 	for (size_t i = 0; i < nchosen; i++) {
@@ -637,6 +681,7 @@ int sampler_run(struct target *t, const struct sampler_conf *c, struct stacktab 
 		free(l);
 		return -1;
 	}
+	l->threads = tidstate_new(t, sizeof(struct tstate), tstate_init, tstate_fini);
 	l->pcs = xmalloc(sizeof(uint64_t) * (size_t)c->max_depth);
 	if (c->mode == MODE_CPU) {
 		l->oncpu = oncpu_open(c->hz);
@@ -760,6 +805,7 @@ out:
 	free(l->chosen);
 	oncpu_close(l->oncpu);
 	unwinder_free(l->uw);
+	tidstate_free(l->threads);
 	free(l);
 	return rc;
 }

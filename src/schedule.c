@@ -16,9 +16,9 @@
 #include "config.h"
 #include "log.h"
 #include "output.h"
+#include "procfs.h"
 #include "util.h"
 
-#define PF_KTHREAD 0x00200000
 /* A writer's temporary file this old is left over from a crash. */
 #define STALE_TEMP_SECS 3600
 
@@ -40,10 +40,11 @@ static ssize_t read_at(int dirfd, const char *name, char *buf, size_t size)
 
 int proc_read(pid_t pid, struct proc_info *pi)
 {
-	char path[64], buf[4096], *rp, *lp;
-	unsigned long flags = 0;
-	unsigned long long start = 0;
+	char path[64], buf[4096];
+	struct procfs_stat ps;
+	long uid[4];
 	struct stat st;
+	ssize_t n;
 	int dfd, rc = -1;
 
 	memset(pi, 0, sizeof(*pi));
@@ -54,24 +55,20 @@ int proc_read(pid_t pid, struct proc_info *pi)
 		return -1;
 	/* The files in /proc/PID belong to root while the process is not
 	 * dumpable; the directory itself keeps its user's ID whatever. */
-	if (fstatat(dfd, "stat", &st, 0) < 0 || read_at(dfd, "stat", buf, sizeof(buf)) <= 0)
+	if (fstatat(dfd, "stat", &st, 0) < 0 || (n = read_at(dfd, "stat", buf, sizeof(buf))) <= 0)
 		goto out;
 	pi->owner = st.st_uid;
-	/* The command name may hold ')' and spaces: fields follow the last ')'. */
-	rp = strrchr(buf, ')');
-	lp = strchr(buf, '(');
-	if (!rp || !lp || rp < lp)
+	if (procfs_parse_stat(buf, (size_t)n, &ps) < 0)
 		goto out;
-	snprintf(pi->comm, sizeof(pi->comm), "%.*s", (int)(rp - lp - 1), lp + 1);
-	if (sscanf(rp + 1, " %c %*d %*d %*d %*d %*d %lu %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d "
-		   "%*d %*d %llu", &pi->state, &flags, &start) != 3)
+	snprintf(pi->comm, sizeof(pi->comm), "%s", ps.comm);
+	pi->state = ps.state;
+	pi->start = ps.start;
+	pi->kthread = (ps.flags & PROCFS_PF_KTHREAD) != 0;
+	if ((n = read_at(dfd, "status", buf, sizeof(buf))) <= 0 ||
+	    procfs_status_field(buf, (size_t)n, "Uid", uid, 4) != 4)
 		goto out;
-	pi->start = start;
-	pi->kthread = (flags & PF_KTHREAD) != 0;
-	if (read_at(dfd, "status", buf, sizeof(buf)) <= 0 || !(lp = strstr(buf, "\nUid:")))
-		goto out;
-	if (sscanf(lp + 5, "%u %u %u %u", &pi->uid[0], &pi->uid[1], &pi->uid[2], &pi->uid[3]) != 4)
-		goto out;
+	for (int i = 0; i < 4; i++)
+		pi->uid[i] = (uid_t)uid[i];
 	rc = 0;
 out:
 	close(dfd);

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "maps.h"
 #include "modules.h"
+#include "procfs.h"
 #include "profile.h"
 #include "pystage.h"
 #include "sprofd.h"
@@ -100,29 +101,6 @@ static struct symbolizer *image_sym(const struct session *s, uint64_t pc)
 	return image < s->nsyms ? s->syms[image] : NULL;
 }
 
-/* Reads a thread's name from /proc/PID/task/TID/comm into buf; false if
- * the thread is gone. */
-static bool read_thread_name(pid_t pid, pid_t tid, char *buf, size_t len)
-{
-	char path[64];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", (int)pid, (int)tid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return false;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	/* Only the newline the kernel ends the file with: a name may hold
-	 * others. */
-	buf[n] = '\0';
-	if (buf[n - 1] == '\n')
-		buf[n - 1] = '\0';
-	return true;
-}
-
 /* Records the name of the thread of the newest stack, if not yet known
  * (tracing thread). Stacks are told apart by thread, so a thread's first
  * sample is always a new stack, the last one added. */
@@ -134,8 +112,8 @@ static void note_thread(struct session *s)
 	stacktab_get(s->stacks, stacktab_size(s->stacks) - 1, &sv);
 	if (u64map_get(s->tnames, (uint64_t)(uint32_t)sv.tid, NULL))
 		return;
-	if (!read_thread_name(s->o.pid, sv.tid, name, sizeof(name)))
-		name[0] = '\0';
+	if (procfs_read_comm(s->o.pid, sv.tid, name, sizeof(name)) < 0)
+		name[0] = '\0';   /* gone */
 	u64map_put(s->tnames, (uint64_t)(uint32_t)sv.tid,
 		   (uint64_t)(uintptr_t)strtab_intern(s->tnames_strs, name));
 }
@@ -285,33 +263,6 @@ static void raise_priority(void)
 		log_debug("tracing thread runs at nice -10");
 }
 
-/* Raises the soft limit on open files to the hard limit. The sampler keeps
- * /proc files of each thread open when it can, and libdw needs one per
- * module it reads; the usual soft limit of 1,024 (login shells, systemd
- * services) is soon reached with a target of a few hundred threads. sprofd
- * uses poll, never select, so descriptors past 1,024 are fine. */
-static void raise_nofile(void)
-{
-	struct rlimit rl;
-	rlim_t old;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-		return;
-	old = rl.rlim_cur;
-	if (old == rl.rlim_max) {
-		log_debug("open-file limit %llu (the hard limit)", (unsigned long long)old);
-		return;
-	}
-	rl.rlim_cur = rl.rlim_max;
-	if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
-		log_debug("open-file limit %llu; cannot raise it to the hard limit, %llu: %s",
-			  (unsigned long long)old, (unsigned long long)rl.rlim_max, strerror(errno));
-		return;
-	}
-	log_debug("open-file limit raised from %llu to %llu (the hard limit)",
-		  (unsigned long long)old, (unsigned long long)rl.rlim_max);
-}
-
 /* Serves the requests of other threads (tracing thread, between ticks):
  * copies what was sampled so far if a snapshot is wanted, and returns the
  * stride to sample at. */
@@ -410,14 +361,9 @@ static void *session_main(void *arg)
 
 struct session *session_start(const struct session_opts *o, int *code)
 {
-	static pthread_once_t nofile_once = PTHREAD_ONCE_INIT;
 	struct session *s = xcalloc(1, sizeof(*s));
 	struct modules *mods;
 	int err;
-
-	/* Once per process: the daemon's workers, forked before any session,
-	 * each raise their own. */
-	pthread_once(&nofile_once, raise_nofile);
 
 	s->o = *o;
 	s->stacks = stacktab_new();
@@ -532,7 +478,7 @@ static void refresh_names(struct session *s)
 	while (u64map_next(s->tnames, &pos, &tid, &val))
 		tids[n++] = tid;
 	for (size_t i = 0; i < n; i++)
-		if (read_thread_name(s->o.pid, (pid_t)tids[i], name, sizeof(name)))
+		if (procfs_read_comm(s->o.pid, (pid_t)tids[i], name, sizeof(name)) == 0)
 			u64map_put(s->tnames, tids[i],
 				   (uint64_t)(uintptr_t)strtab_intern(s->tnames_strs, name));
 	free(tids);

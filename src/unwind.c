@@ -9,8 +9,6 @@
 #include "unwind.h"
 
 #include <errno.h>
-#include <pthread.h>
-#include <signal.h>
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
@@ -27,30 +25,8 @@
 #include "capture.h"
 #include "log.h"
 #include "maps.h"
+#include "sigmask.h"
 #include "util.h"
-
-/* libunwind blocks all signals around each of its lock and memory-pool
- * operations, several times per frame, so that local unwinding is safe in
- * signal handlers. sprofd never unwinds in a signal handler (its signals go
- * to signalfds), so those two system calls per operation are pure cost:
- * this definition of sigprocmask takes the place of libc's for libunwind
- * and skips the work while this thread is unwinding. At all other times it
- * is libc's own (pthread_sigmask keeps libc's internal signals usable). */
-static __thread bool unwinding;
-
-int sigprocmask(int how, const sigset_t *set, sigset_t *old)
-{
-	int err;
-
-	if (unwinding)
-		return 0;
-	err = pthread_sigmask(how, set, old);
-	if (err) {
-		errno = err;
-		return -1;
-	}
-	return 0;
-}
 
 /* libunwind exports this but declares it only in its private headers. */
 extern int UNW_OBJ(dwarf_search_unwind_table)(unw_addr_space_t as, unw_word_t ip,
@@ -580,14 +556,15 @@ int unwinder_unwind(struct unwinder *u, const struct capture *c, uint64_t *pcs, 
 	u->stack_hi = 0;
 	if (max <= 0)
 		return 0;
-	unwinding = true;
+	/* libunwind's signal blocking is pure cost here (sigmask.h). */
+	sigmask_skip(true);
 	if (unw_init_remote(&cur, u->as, &x) < 0) {
-		unwinding = false;
+		sigmask_skip(false);
 		pcs[0] = c->regs.rip;
 		return 1;
 	}
 	n = walk(u, &cur, pcs, max, truncated);
-	unwinding = false;
+	sigmask_skip(false);
 	return n;
 }
 

@@ -6,7 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+
+#include "log.h"
 
 static void oom(size_t n)
 {
@@ -474,4 +477,31 @@ void strtab_free(struct strtab *t)
 	free(t->strs);
 	free(t->slots);
 	free(t);
+}
+
+/* The sampler keeps /proc files of each thread open when it can, and libdw
+ * needs one per module it reads; the usual soft limit of 1,024 (login
+ * shells, systemd services) is soon reached with a target of a few hundred
+ * threads. sprofd uses poll, never select, so descriptors past 1,024 are
+ * fine. */
+void raise_nofile_limit(void)
+{
+	struct rlimit rl;
+	rlim_t old;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	old = rl.rlim_cur;
+	if (old == rl.rlim_max) {
+		log_debug("open-file limit %llu (the hard limit)", (unsigned long long)old);
+		return;
+	}
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		log_debug("open-file limit %llu; cannot raise it to the hard limit, %llu: %s",
+			  (unsigned long long)old, (unsigned long long)rl.rlim_max, strerror(errno));
+		return;
+	}
+	log_debug("open-file limit raised from %llu to %llu (the hard limit)",
+		  (unsigned long long)old, (unsigned long long)rl.rlim_max);
 }

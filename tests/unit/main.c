@@ -17,9 +17,12 @@ int main(int argc, char **argv)
 		{ "maps", suite_maps },       { "unwind", suite_unwind },
 		{ "writers", suite_writers }, { "pstats", suite_pstats },
 		{ "config", suite_config },   { "schedule", suite_schedule },
-		{ "procstatus", suite_procstatus }, { "ctl", suite_ctl },
+		{ "ctl", suite_ctl },
 		{ "protobuf", suite_protobuf },     { "workermsg", suite_workermsg },
 		{ "python", suite_python },
+		{ "procfs", suite_procfs },   { "sampler", suite_sampler },
+		{ "oncpu", suite_oncpu },     { "modules", suite_modules },
+		{ "session", suite_session },
 	};
 	SRunner *sr = NULL;
 	int failed;

@@ -16,10 +16,14 @@ Suite *suite_writers(void);
 Suite *suite_pstats(void);
 Suite *suite_config(void);
 Suite *suite_schedule(void);
-Suite *suite_procstatus(void);
 Suite *suite_ctl(void);
 Suite *suite_protobuf(void);
 Suite *suite_workermsg(void);
 Suite *suite_python(void);
+Suite *suite_procfs(void);
+Suite *suite_sampler(void);
+Suite *suite_oncpu(void);
+Suite *suite_modules(void);
+Suite *suite_session(void);
 
 #endif

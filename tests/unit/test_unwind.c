@@ -8,6 +8,7 @@
  * attaches from the thread that runs it, which is also the children's
  * parent, so no Yama setting is in the way. */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
@@ -258,6 +259,70 @@ UW_FN void uw_control_main(void)
 	}
 }
 
+/* Mode "reuse" (the sampler suite's): one thread at a time started and
+ * ended on command, and a tid handed out again. 'n' starts a thread that
+ * reports its tid, then waits; 'x' ends it and reports "joined"; 'r' starts
+ * one under the tid of the last that ended, if no other process takes it
+ * first (through ns_last_pid: root only), and it reports its tid. */
+static int uw_reuse_fds[2] = { -1, -1 };
+static volatile pid_t uw_reuse_tid;
+
+static void *uw_reuse_thread(void *arg)
+{
+	char c;
+
+	uw_reuse_tid = gettid();
+	tracee_report_hex("thread", (uint64_t)gettid());
+	(void)!read(uw_reuse_fds[0], &c, 1);
+	return NULL;
+}
+
+void uw_reuse_main(void);
+UW_FN void uw_reuse_main(void)
+{
+	pthread_t th;
+	bool running = false;
+	pid_t last = 0;
+	char buf[32];
+	int fd, n;
+
+	if (pipe(uw_reuse_fds) == -1)
+		_exit(2);
+	tracee_report("ready");
+	for (;;) {
+		switch (tracee_command()) {
+		case 'r':
+			if (running || last <= 1)
+				break;
+			/* The next pid the kernel hands out is the one after this. */
+			fd = open("/proc/sys/kernel/ns_last_pid", O_WRONLY | O_CLOEXEC);
+			n = snprintf(buf, sizeof(buf), "%d", (int)last - 1);
+			if (fd < 0 || write(fd, buf, (size_t)n) != n)
+				_exit(3);
+			close(fd);
+			/* fall through */
+		case 'n':
+			if (running)
+				break;
+			if (pthread_create(&th, NULL, uw_reuse_thread, NULL) != 0)
+				_exit(2);
+			running = true;
+			break;
+		case 'x':
+			if (!running)
+				break;
+			(void)!write(uw_reuse_fds[1], "x", 1);
+			pthread_join(th, NULL);
+			running = false;
+			last = uw_reuse_tid;
+			tracee_report("joined");
+			break;
+		default:
+			break;
+		}
+	}
+}
+
 /* Mode "exit": exits at once, to leave a zombie or a free pid behind. */
 UW_FN void uw_exit_main(void)
 {
@@ -271,6 +336,7 @@ static const struct {
 	{ "chain", uw_chain_main },     { "recurse", uw_recurse_main },
 	{ "block", uw_block_main },     { "signal", uw_sig_main },
 	{ "control", uw_control_main }, { "exit", uw_exit_main },
+	{ "reuse", uw_reuse_main },
 };
 
 /* Runs before main: in a tracee, becomes the mode and never returns. */
@@ -1434,6 +1500,86 @@ START_TEST(test_attach_job_control)
 }
 END_TEST
 
+/* A process stopped by job control before we attach (sprofd dump): with
+ * target_take_group_stops, each thread's report of its group-stop is
+ * handed over as a stop of ours, in which its registers and stack can be
+ * read and unwound to where it sleeps; target_detach lets it go untraced
+ * and still stopped, and it runs again only at SIGCONT. */
+START_TEST(test_attach_stopped_snapshot)
+{
+	static const char *const idle[] = { "uw_idle_block", "uw_idle_thread" };
+	uint64_t start_ns, deadline;
+	struct tracee tr;
+	struct thread *th;
+	struct stack s;
+	pid_t tids[8];
+	size_t taken = 0;
+	bool nudged = false;
+	char line[64];
+	int n;
+
+	start(&tr, "control", "ready");
+	n = proc_tasks(tr.pid, tids, 8);
+	ck_assert_int_eq(n, 4);
+	/* Every thread where it sleeps, not still starting, when stopped. */
+	ck_assert_int_eq(proc_wait_blocked(tr.pid, n, SYS_read, 3000), 0);
+	ck_assert_int_eq(kill(tr.pid, SIGSTOP), 0);
+	deadline = mono_ns() + 3000000000ull;
+	for (int i = 0; i < n; i++)
+		while (proc_state(tids[i]) != 'T') {
+			sleep_ms(1);
+			ck_assert_msg(mono_ns() < deadline, "thread %d not stopped", (int)tids[i]);
+		}
+	attach(tr.pid);
+	target_take_group_stops(&tgt, true);
+	start_ns = mono_ns();
+	/* Unwinding under valgrind takes a while. */
+	deadline = start_ns + 10000000000ull;
+	while (taken < (size_t)n) {
+		while ((th = target_next_stop(&tgt))) {
+			ck_assert_int_eq(th->state, TS_STOPPED);
+			ck_assert_int_eq(capture_take(&cap, tr.pid, th->tid, unwinder_maps(uw)), 0);
+			if (th->tid != tr.pid) {
+				unwind_with(uw, &cap, UW_MAX, &s);
+				check_seq(&s, 1, idle, 2);
+			}
+			target_detach(&tgt, th);
+			taken++;
+		}
+		/* Kernels that do not report the stop again on seizing. */
+		if (!nudged && mono_ns() - start_ns > 100000000ull) {
+			for (size_t i = 0; i < tgt.nthreads; i++)
+				if (tgt.threads[i].state == TS_RUNNING)
+					target_interrupt(&tgt, &tgt.threads[i]);
+			nudged = true;
+		}
+		if (taken < (size_t)n) {
+			sleep_ms(1);
+			ck_assert_msg(mono_ns() < deadline, "%zu of %d threads handed over", taken,
+				      n);
+		}
+	}
+	ck_assert_uint_eq(tgt.nthreads, 0);
+	/* A thread detached from a ptrace stop wakes and, the process being
+	 * stopped, goes back into its group stop: 'R' for a moment. */
+	deadline = mono_ns() + 3000000000ull;
+	for (int i = 0; i < n; i++) {
+		ck_assert_int_eq(proc_status_long(tids[i], "TracerPid:"), 0);
+		while (proc_state(tids[i]) != 'T') {
+			sleep_ms(1);
+			ck_assert_msg(mono_ns() < deadline, "thread %d is %c", (int)tids[i],
+				      proc_state(tids[i]));
+		}
+	}
+	/* Still stopped: no answer until SIGCONT. */
+	ck_assert_int_eq(tracee_send(&tr, 'p'), 0);
+	ck_assert(!tracee_readable(&tr, 200));
+	ck_assert_int_eq(kill(tr.pid, SIGCONT), 0);
+	ck_assert_int_eq(tracee_read(&tr, line, sizeof(line), 3000), 0);
+	ck_assert_str_eq(line, "pong");
+}
+END_TEST
+
 START_TEST(test_attach_tracer_exits)
 {
 	struct tracee tr;
@@ -1493,6 +1639,7 @@ Suite *suite_unwind(void)
 	tcase_add_test(tc, test_attach_signal);
 	tcase_add_test(tc, test_attach_signal_and_interrupt);
 	tcase_add_test(tc, test_attach_job_control);
+	tcase_add_test(tc, test_attach_stopped_snapshot);
 	tcase_add_test(tc, test_attach_tracer_exits);
 	suite_add_tcase(s, tc);
 	return s;
