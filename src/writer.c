@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -96,10 +97,21 @@ static const char *writer_advice(int err)
 	}
 }
 
+/* Whether path names a device or a pipe (-o /dev/null, -o /dev/stdout):
+ * written in place, since renaming a file over it would replace the
+ * device node itself, and a stream has nothing to make atomic. */
+static bool writer_is_stream(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode));
+}
+
 int writer_write_file(const struct writer *w, const struct profile *p, const char *path)
 {
 	char *tmp = NULL;
 	FILE *f = NULL;
+	bool stream;
 	int fd, err;
 
 	if (p->total == 0) {
@@ -107,7 +119,9 @@ int writer_write_file(const struct writer *w, const struct profile *p, const cha
 		errno = ENODATA;
 		return -1;
 	}
-	if ((fd = writer_open_temp(path, &tmp)) == -1)
+	stream = writer_is_stream(path);
+	fd = stream ? open(path, O_WRONLY | O_CLOEXEC) : writer_open_temp(path, &tmp);
+	if (fd == -1)
 		goto fail;
 	if ((f = fdopen(fd, "w")) == NULL) {
 		err = errno;
@@ -123,13 +137,14 @@ int writer_write_file(const struct writer *w, const struct profile *p, const cha
 			errno = EIO;
 		goto fail;
 	}
-	if (fsync(fileno(f)) == -1)
+	if (!stream && fsync(fileno(f)) == -1)
 		goto fail;
 	err = fclose(f);
 	f = NULL;
-	if (err == EOF || rename(tmp, path) == -1)
+	if (err == EOF || (!stream && rename(tmp, path) == -1))
 		goto fail;
-	writer_sync_dir(path);
+	if (!stream)
+		writer_sync_dir(path);
 	free(tmp);
 	return 0;
 

@@ -21,7 +21,8 @@ import threading
 import time
 import unittest
 
-from sprofdtest import EXIT_OK, EXIT_OUTPUT, SPROFD, TARGETS, WRAP, Target, read_file
+from sprofdtest import (EXIT_OK, EXIT_OUTPUT, SPROFD, TARGETS, WRAP, SprofdTestCase, Target,
+                        read_file)
 from test_daemon import Daemon, DaemonTestCase, say
 
 NOBODY = (65534, 65534)
@@ -396,3 +397,32 @@ class DaemonOutdirTest(OutdirTestCase):
             lambda: os.chmod(tdir, 0o750))
         say("daemon as a user, output directory 0555: %d runs failed with EACCES; wrote again "
             "%.2f s after chmod" % (failed, took))
+
+
+class StreamOutputTest(SprofdTestCase):
+    """-o naming a device or a pipe writes into it in place: a rename over
+    it (the atomic write of a regular file) would replace the device node
+    or the pipe with a file."""
+
+    def test_dev_null(self):
+        target = self.start_target("split")
+        run = self.sprofd("-p", target.pid, "-d", 0.3, "-F", 200, "-o", "/dev/null", "-n", 0)
+        self.assertEqual(run.rc, EXIT_OK, str(run))
+        self.assertTrue(stat.S_ISCHR(os.stat("/dev/null").st_mode),
+                        "/dev/null is no longer a device\n%s" % run)
+
+    def test_fifo(self):
+        target = self.start_target("split")
+        fifo = self.path("stacks.fifo")
+        os.mkfifo(fifo)
+        got = []
+        reader = threading.Thread(target=lambda: got.append(open(fifo).read()), daemon=True)
+        reader.start()
+        run = self.sprofd("-p", target.pid, "-d", 0.3, "-F", 200, "-o", fifo, "-f", "collapsed",
+                          "-n", 0)
+        reader.join(10)
+        self.assertEqual(run.rc, EXIT_OK, str(run))
+        self.assertTrue(stat.S_ISFIFO(os.stat(fifo).st_mode), "the pipe was replaced\n%s" % run)
+        self.assertTrue(got and re.search(r"^\S.*;hot_[ab] \d+$", got[0], re.M),
+                        "no collapsed stacks came through the pipe: %r\n%s" % (got, run))
+        self.assertEqual(sorted(os.listdir(self.tmp)), ["stacks.fifo"], "a temporary file was left")
