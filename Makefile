@@ -61,14 +61,37 @@ src/libsprofd.a: $(LIB_OBJS)
 	rm -f $@
 	ar rcs $@ $(LIB_OBJS)
 
-src/%.o: src/%.c $(HDRS) config.mk
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+# The compiler writes each object's header dependencies to its .d file
+# (-MMD; -MP so a deleted header is no error). An object built before it had
+# a .d depends on every header, once.
+DEPFLAGS = -MMD -MP
+src/%.o: src/%.c config.mk
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
-tests/unit/%.o: tests/unit/%.c $(HDRS) $(wildcard tests/unit/*.h) config.mk
-	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -c -o $@ $<
+tests/unit/%.o: tests/unit/%.c config.mk
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
+ALL_OBJS := src/main.o $(LIB_OBJS) $(UNIT_OBJS)
+$(foreach o,$(ALL_OBJS),$(if $(wildcard $(o:.o=.d)),,$(eval $(o): $(HDRS) $(wildcard tests/unit/*.h))))
+-include $(wildcard $(ALL_OBJS:.o=.d))
+
+ifeq ($(HAVE_CHECK),yes)
 tests/unit/run-unit: $(UNIT_OBJS) src/libsprofd.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $(UNIT_OBJS) src/libsprofd.a $(LIBS) $(CHECK_LIBS)
+else ifeq ($(SPROFD_RECHECKED),)
+# ./configure found no Check, which may have been installed since (sh .ci/deps
+# test): configure again with the same options, then build with what it finds.
+tests/unit/run-unit: FORCE
+	@echo "Check was missing when ./configure ran: configuring again"
+	./config.status --recheck
+	./config.status
+	$(MAKE) SPROFD_RECHECKED=1 all tests/unit/run-unit
+else
+tests/unit/run-unit: FORCE
+	@echo "Check is not installed, and the unit tests need it: run 'sh .ci/deps test'" \
+		"(or: apt-get install check), then this command again" >&2
+	@exit 1
+endif
 
 tests/targets/%: tests/targets/%.c $(wildcard tests/targets/*.h)
 	$(CC) $(TARGET_CFLAGS) -o $@ $< -lpthread -lm -ldl
@@ -109,27 +132,37 @@ bench: all $(TARGETS)
 # systemd reads units from $(prefix)/lib/systemd/system for /usr and /usr/local.
 unitdir ?= $(prefix)/lib/systemd/system
 
+# The example configuration goes where Debian packages put examples.
+exampledir ?= $(datarootdir)/doc/sprofd/examples
+
 install: sprofd
 	install -d $(DESTDIR)$(sbindir) $(DESTDIR)$(mandir)/man8 $(DESTDIR)$(mandir)/man5 \
-		$(DESTDIR)$(unitdir)
+		$(DESTDIR)$(unitdir) $(DESTDIR)$(exampledir)
 	install -m 0755 sprofd $(DESTDIR)$(sbindir)/sprofd
 	install -m 0644 man/sprofd.8 $(DESTDIR)$(mandir)/man8/sprofd.8
 	install -m 0644 man/sprofd.conf.5 $(DESTDIR)$(mandir)/man5/sprofd.conf.5
 	sed 's|@sbindir@|$(sbindir)|g' src/sprofd.service > $(DESTDIR)$(unitdir)/sprofd.service
 	chmod 0644 $(DESTDIR)$(unitdir)/sprofd.service
+	install -m 0644 src/sprofd.conf.example $(DESTDIR)$(exampledir)/sprofd.conf
 
 uninstall:
 	rm -f $(DESTDIR)$(sbindir)/sprofd $(DESTDIR)$(mandir)/man8/sprofd.8 \
-		$(DESTDIR)$(mandir)/man5/sprofd.conf.5 $(DESTDIR)$(unitdir)/sprofd.service
+		$(DESTDIR)$(mandir)/man5/sprofd.conf.5 $(DESTDIR)$(unitdir)/sprofd.service \
+		$(DESTDIR)$(exampledir)/sprofd.conf
+	rmdir $(DESTDIR)$(exampledir) $(DESTDIR)$(datarootdir)/doc/sprofd 2>/dev/null || true
 
 clean:
-	rm -f sprofd src/*.o src/libsprofd.a tests/unit/*.o tests/unit/run-unit $(TARGETS)
+	rm -f sprofd src/*.o src/*.d src/libsprofd.a tests/unit/*.o tests/unit/*.d tests/unit/run-unit \
+		$(TARGETS)
 
 distclean: clean
 	rm -rf config.mk config.log config.status configure autom4te.cache aclocal.m4
 
-config.mk: config.mk.in configure
+config.mk: config.mk.in config.status
 	./config.status
+
+config.status: configure
+	./config.status --recheck
 
 configure: configure.ac
 	autoreconf -fi
@@ -140,6 +173,8 @@ deps:
 test-deps:
 	sh .ci/deps test
 
-.PHONY: test-deps all check check-unit check-e2e check-asan check-valgrind fuzz demo bench install uninstall clean distclean targets deps
+FORCE:
+
+.PHONY: FORCE test-deps all check check-unit check-e2e check-asan check-valgrind fuzz demo bench install uninstall clean distclean targets deps
 
 endif

@@ -1,6 +1,12 @@
 /* symbols.c: code addresses of one process to function, source file and
  * declaration line, through one long-lived libdwfl session and a cache of
- * every address already resolved (see symbols.h). */
+ * every address already resolved (see symbols.h). The sorted indexes of a
+ * module's ELF symbols and DWARF functions are symindex.c's. At some 1,100
+ * lines this file is longer than most, for a reason: what remains (finding
+ * the files mapped, across deletions and mount namespaces; walking a
+ * function's inline instances into frames and lines; JIT and anonymous
+ * code; the cache) works on one shared state, the session and the lookup
+ * in progress, and split further each part would reach into the others'. */
 #include "symbols.h"
 
 #include <dlfcn.h>
@@ -20,6 +26,7 @@
 #include "log.h"
 #include "maps.h"
 #include "perfmap.h"
+#include "symindex.h"
 #include "util.h"
 
 /* Addresses in no module re-read the maps at most this often by default. */
@@ -55,31 +62,6 @@ struct sym_entry {
 	int n;
 };
 
-/* One address range of a function with code, in the module's DWARF
- * addresses, and the DIE describing it. */
-struct sym_fn {
-	uint64_t lo, hi;
-	uint64_t maxhi;               /* largest hi of this and all earlier entries */
-	size_t seq;                   /* position in the unit */
-	Dwarf_Die die;
-};
-
-/* The functions of one compilation unit, sorted by lo: found once, so a
- * lookup costs a binary search and a walk of one function's inline tree
- * instead of dwarf_getscopes' walk of the whole unit. */
-struct sym_cu {
-	struct sym_fn *fns;
-	size_t n;
-};
-
-/* One sized symbol of a module's ELF symbol table, at its loaded address. */
-struct sym_elfsym {
-	uint64_t lo, hi;
-	uint64_t maxhi;               /* largest hi of this and all earlier entries */
-	const char *name;             /* in the module's ELF data */
-	int64_t rank;                 /* of two symbols alike, the higher names it */
-};
-
 /* What the symbolizer keeps per libdwfl module (the module's userdata);
  * freed when libdwfl drops the module. */
 struct sym_mod {
@@ -89,15 +71,8 @@ struct sym_mod {
 	uint64_t ino;                 /* the inode mapped */
 	bool deleted;                 /* maps says the file was deleted */
 	struct symbolizer *owner;
-	struct sym_elfsym *syms;      /* sorted by lo; built on first use */
-	size_t nsyms;
-	struct sym_elfsym *labels;    /* sizeless symbols (assembly), by lo */
-	size_t nlabels;
-	bool syms_built;
+	struct symindex *index;       /* its ELF symbols and DWARF functions */
 	struct u64map *paths;         /* libdw's file name -> interned full path */
-	struct u64map *cus;           /* CU DIE data address -> index into cuv */
-	struct sym_cu *cuv;
-	size_t ncu, cucap;
 };
 
 /* An address range of anonymous executable memory. */
@@ -281,15 +256,10 @@ static void sym_mod_free(struct sym_mod *m)
 {
 	if (!m)
 		return;
-	for (size_t i = 0; i < m->ncu; i++)
-		free(m->cuv[i].fns);
-	free(m->syms);
-	free(m->labels);
+	symindex_free(m->index);
 	free(m->map_files);
 	free(m->root_path);
-	free(m->cuv);
 	u64map_free(m->paths);
-	u64map_free(m->cus);
 	free(m);
 }
 
@@ -324,7 +294,7 @@ static struct sym_mod *sym_mod_get(Dwfl_Module *mod)
 	if (!*userdata) {
 		struct sym_mod *m = xcalloc(1, sizeof(*m));
 
-		m->cus = u64map_new();
+		m->index = symindex_new();
 		m->paths = u64map_new();
 		*userdata = m;
 	}
@@ -597,119 +567,6 @@ static const char *sym_die_name(Dwarf_Die *die)
 	return dwarf_diename(die);
 }
 
-/* qsort order of symbols: see the comment inside. */
-static int sym_elfsym_cmp(const void *a, const void *b)
-{
-	const struct sym_elfsym *x = a, *y = b;
-
-	/* By start; then wider first and, among equals, the better name last:
-	 * the backward search in sym_elf_name meets the innermost, best one
-	 * first. */
-	if (x->lo != y->lo)
-		return x->lo < y->lo ? -1 : 1;
-	if (x->hi != y->hi)
-		return x->hi > y->hi ? -1 : 1;
-	return (x->rank > y->rank) - (x->rank < y->rank);
-}
-
-/* Sorts a symbol array as sym_elfsym_cmp says and fills in maxhi. */
-static void sym_elf_sort(struct sym_elfsym *v, size_t n)
-{
-	if (n == 0)
-		return;   /* v may be NULL, which qsort must not be given */
-	qsort(v, n, sizeof(*v), sym_elfsym_cmp);
-	for (size_t i = 0; i < n; i++)
-		v[i].maxhi = i > 0 && v[i - 1].maxhi > v[i].hi ? v[i - 1].maxhi : v[i].hi;
-}
-
-/* Sorts the symbols of a module by address, so looking one up is a binary
- * search; dwfl_module_addrinfo scans the whole table every time. */
-static void sym_elf_index(Dwfl_Module *mod, struct sym_mod *m)
-{
-	int n = dwfl_module_getsymtab(mod);
-	size_t cap = 0, lcap = 0;
-
-	m->syms_built = true;
-	for (int i = 1; i < n; i++) {
-		struct sym_elfsym *e;
-		const char *name;
-		GElf_Addr addr;
-		GElf_Word shndx;
-		GElf_Sym sym;
-		int type, bind;
-
-		name = dwfl_module_getsym_info(mod, i, &sym, &addr, &shndx, NULL, NULL);
-		if (!name || name[0] == '\0' || shndx == SHN_UNDEF)
-			continue;
-		type = GELF_ST_TYPE(sym.st_info);
-		if (type == STT_SECTION || type == STT_FILE || type == STT_TLS)
-			continue;
-		if (sym.st_size > 0) {
-			xgrow((void **)&m->syms, &cap, m->nsyms + 1, sizeof(*m->syms));
-			e = &m->syms[m->nsyms++];
-		} else {
-			xgrow((void **)&m->labels, &lcap, m->nlabels + 1, sizeof(*m->labels));
-			e = &m->labels[m->nlabels++];
-		}
-		bind = GELF_ST_BIND(sym.st_info);
-		e->lo = addr;
-		e->hi = addr + (sym.st_size > 0 ? sym.st_size : 1);
-		e->name = name;
-		/* Functions over data; then global, weak, local; then the
-		 * earlier in the table. */
-		e->rank = (type == STT_FUNC || type == STT_GNU_IFUNC) * 4 +
-		    (bind == STB_GLOBAL ? 2 : bind == STB_WEAK ? 1 : 0);
-		e->rank = e->rank * ((int64_t)n + 1) + (n - i);
-	}
-	sym_elf_sort(m->syms, m->nsyms);
-	sym_elf_sort(m->labels, m->nlabels);
-}
-
-/* Index of the first entry of v starting above addr. */
-static size_t sym_elf_upper(const struct sym_elfsym *v, size_t n, uint64_t addr)
-{
-	size_t lo = 0, hi = n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (v[mid].lo <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-/* The ELF symbol covering addr, or NULL: the innermost sized symbol that
- * contains it, else the nearest sizeless one before it in the same section
- * (hand-written assembly often has no sizes), as dwfl_module_addrinfo
- * chooses. */
-static const char *sym_elf_name(Dwfl_Module *mod, struct sym_mod *m, uint64_t addr,
-    uint64_t *start)
-{
-	Dwarf_Addr rel = addr, bias;
-	size_t i, j;
-
-	if (!m->syms_built)
-		sym_elf_index(mod, m);
-	j = sym_elf_upper(m->syms, m->nsyms, addr);
-	for (i = j; i-- > 0 && m->syms[i].maxhi > addr;)
-		if (addr < m->syms[i].hi) {
-			*start = m->syms[i].lo;
-			return m->syms[i].name;
-		}
-	/* A label reaches up to the next sized symbol or section end. */
-	if ((i = sym_elf_upper(m->labels, m->nlabels, addr)) == 0)
-		return NULL;
-	if (j > 0 && m->syms[j - 1].lo >= m->labels[i - 1].lo)
-		return NULL;
-	if (!dwfl_module_address_section(mod, &rel, &bias) || m->labels[i - 1].lo < addr - rel)
-		return NULL;
-	*start = m->labels[i - 1].lo;
-	return m->labels[i - 1].name;
-}
-
 /* A source path of a module's DWARF, interned and made whole once per
  * distinct string libdw hands out (they live as long as the module). */
 static const char *sym_mod_path(struct symbolizer *s, struct sym_mod *m, const char *src,
@@ -779,7 +636,7 @@ static bool sym_push_die(struct symbolizer *s, Dwarf_Die *die, bool inlined,
 	int line = 0;
 
 	if (!name || name[0] == '\0')
-		name = inlined ? "[inlined]" : sym_elf_name(mod, m, addr, &(uint64_t){ 0 });
+		name = inlined ? "[inlined]" : symindex_elf_name(m->index, mod, addr, &(uint64_t){ 0 });
 	if (!name)
 		return false;
 	if ((decl = sym_decl_die(die, &declmem)) && (src = dwarf_decl_file(decl))) {
@@ -798,104 +655,6 @@ static bool sym_push_die(struct symbolizer *s, Dwarf_Die *die, bool inlined,
 		file = m->path;
 	sym_push(s, name, file, line, m->module, inlined);
 	return true;
-}
-
-/* Adds the code ranges of every function under parent to cu: functions
- * sit at the top of a unit, in namespaces and types (C++), or nested in
- * other functions (GNU C, Fortran). */
-static void sym_cu_collect(struct sym_cu *cu, size_t *cap, Dwarf_Die *parent, int depth)
-{
-	Dwarf_Die child;
-
-	if (depth > 64 || dwarf_child(parent, &child) != 0)
-		return;
-	do {
-		switch (dwarf_tag(&child)) {
-		case DW_TAG_subprogram: {
-			Dwarf_Addr base, lo, hi;
-			ptrdiff_t off = 0;
-
-			while ((off = dwarf_ranges(&child, off, &base, &lo, &hi)) > 0) {
-				if (hi <= lo)
-					continue;
-				xgrow((void **)&cu->fns, cap, cu->n + 1, sizeof(*cu->fns));
-				cu->fns[cu->n].lo = lo;
-				cu->fns[cu->n].hi = hi;
-				cu->fns[cu->n].seq = cu->n;
-				cu->fns[cu->n].die = child;
-				cu->n++;
-			}
-			sym_cu_collect(cu, cap, &child, depth + 1);
-			break;
-		}
-		case DW_TAG_namespace:
-		case DW_TAG_module:
-		case DW_TAG_class_type:
-		case DW_TAG_structure_type:
-		case DW_TAG_union_type:
-		case DW_TAG_interface_type:
-		case DW_TAG_lexical_block:
-			sym_cu_collect(cu, cap, &child, depth + 1);
-			break;
-		}
-	} while (dwarf_siblingof(&child, &child) == 0);
-}
-
-/* qsort order of function ranges: by start, the innermost last. */
-static int sym_fn_cmp(const void *a, const void *b)
-{
-	const struct sym_fn *x = a, *y = b;
-
-	if (x->lo != y->lo)
-		return x->lo < y->lo ? -1 : 1;
-	/* Of two starting together, the wider first: the inner one wins; of
-	 * two alike (aliases), the first in the unit, as dwarf_getscopes. */
-	if (x->hi != y->hi)
-		return x->hi > y->hi ? -1 : 1;
-	return x->seq < y->seq ? 1 : x->seq > y->seq ? -1 : 0;
-}
-
-/* The function index of the unit cudie heads, built on first use. */
-static const struct sym_cu *sym_cu_get(struct sym_mod *m, Dwarf_Die *cudie)
-{
-	uint64_t key = (uint64_t)(uintptr_t)cudie->addr, idx;
-	struct sym_cu *cu;
-	size_t cap = 0;
-
-	if (u64map_get(m->cus, key, &idx))
-		return &m->cuv[idx];
-	xgrow((void **)&m->cuv, &m->cucap, m->ncu + 1, sizeof(*m->cuv));
-	cu = &m->cuv[m->ncu];
-	cu->fns = NULL;
-	cu->n = 0;
-	sym_cu_collect(cu, &cap, cudie, 0);
-	qsort(cu->fns, cu->n, sizeof(*cu->fns), sym_fn_cmp);
-	for (size_t i = 0; i < cu->n; i++)
-		cu->fns[i].maxhi = i > 0 && cu->fns[i - 1].maxhi > cu->fns[i].hi ?
-		    cu->fns[i - 1].maxhi : cu->fns[i].hi;
-	u64map_put(m->cus, key, m->ncu);
-	return &m->cuv[m->ncu++];
-}
-
-/* The innermost function range of cu containing pc, or NULL. */
-static const struct sym_fn *sym_cu_find(const struct sym_cu *cu, uint64_t pc)
-{
-	size_t lo = 0, hi = cu->n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (cu->fns[mid].lo <= pc)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	/* Back from the last range starting at or below pc, while any earlier
-	 * range still reaches past it. */
-	for (size_t i = lo; i-- > 0 && cu->fns[i].maxhi > pc;)
-		if (pc < cu->fns[i].hi)
-			return &cu->fns[i];
-	return NULL;
 }
 
 /* Follows the blocks and inline instances under parent that contain pc,
@@ -991,17 +750,15 @@ out:
 static bool sym_from_dwarf(struct symbolizer *s, Dwfl_Module *mod, struct sym_mod *m,
     uint64_t addr)
 {
-	const struct sym_cu *cu;
-	const struct sym_fn *fn;
 	Dwarf_Addr bias;
 	Dwarf_Die *cudie, fndie;
 	bool done;
+	int found;
 
 	if (!(cudie = dwfl_module_addrdie(mod, addr, &bias)))
 		return false;
-	cu = sym_cu_get(m, cudie);
-	if ((fn = sym_cu_find(cu, addr - bias))) {
-		fndie = fn->die;
+	found = symindex_function(m->index, cudie, addr - bias, &fndie);
+	if (found > 0) {
 		s->ndies = 0;
 		sym_descend(s, &fndie, addr - bias, 0);
 		if (!s->opts.no_inline)
@@ -1017,7 +774,7 @@ static bool sym_from_dwarf(struct symbolizer *s, Dwfl_Module *mod, struct sym_mo
 			for (size_t k = 1; k < s->nscratch; k++)
 				sym_call_line(s, m, &s->dies[s->ndies - k], &s->scratch[k]);
 		}
-	} else if (cu->n == 0) {
+	} else if (found < 0) {
 		/* A unit laid out unlike any seen: let libdw search it. */
 		done = sym_from_scopes(s, mod, m, addr, cudie, bias);
 	} else {
@@ -1173,7 +930,7 @@ static uint64_t sym_resolve(struct symbolizer *s, uint64_t addr)
 	s->nscratch = 0;
 	if (sym_from_dwarf(s, mod, m, addr))
 		return sym_store(s);
-	if ((sym = sym_elf_name(mod, m, addr, &symstart))) {
+	if ((sym = symindex_elf_name(m->index, mod, addr, &symstart))) {
 		sym_push(s, sym, m->path, 0, m->module, false);
 		sym_addr_line(s, mod, m, addr, symstart, &s->scratch[0]);
 	} else if (!have_elf && sym_from_perfmap(s, addr)) {
