@@ -37,6 +37,7 @@ enum py_read_status {
 
 struct py_capture {
 	enum py_read_status status;
+	pid_t tid;          /* the thread read */
 	int n, cap;
 	bool truncated;     /* more frames than cap */
 	struct py_raw *f;   /* newest first */
@@ -52,6 +53,10 @@ void pyreader_set_mem(struct pyreader *r, pyread_mem_fn fn, void *ctx);
 /* Reads the frames of the thread of capture c (stopped, or asleep and
  * checked not to run) into out, at most max frames. */
 void pyreader_read(struct pyreader *r, const struct capture *c, int max, struct py_capture *out);
+/* The thread tid ran eval frames with no thread state found for it (a
+ * thread new since the last look): look for it again at its next read
+ * rather than after the usual interval. */
+void pyreader_forget(struct pyreader *r, pid_t tid);
 /* process_vm_readv calls made, for the measures of -v. */
 uint64_t pyreader_syscalls(const struct pyreader *r);
 void pyreader_free(struct pyreader *r);

@@ -15,8 +15,12 @@
 #define MAX_THREADS 4096
 #define MAX_CHUNK (1u << 20)      /* most data stack copied in one read */
 /* A thread with no known thread state looks again at most this often:
- * walking every thread state costs a read each. */
+ * walking every thread state costs a read each. A thread never looked up
+ * before waits only WALK_MIN_NS since the last walk: a new thread's own
+ * samples must not go without their Python frames for long, and a storm
+ * of new threads must not cost a walk each. */
 #define WALK_INTERVAL_NS 50000000ull
+#define WALK_MIN_NS 1000000ull
 
 struct region {
 	uint64_t addr;
@@ -122,6 +126,14 @@ void pyreader_set_mem(struct pyreader *r, pyread_mem_fn fn, void *ctx)
 	r->mem_ctx = ctx;
 }
 
+void pyreader_forget(struct pyreader *r, pid_t tid)
+{
+	uint64_t t;
+
+	if (u64map_get(r->bytid, (uint64_t)(uint32_t)tid, &t) && !t)
+		u64map_del(r->bytid, (uint64_t)(uint32_t)tid);
+}
+
 uint64_t pyreader_syscalls(const struct pyreader *r)
 {
 	return r->syscalls;
@@ -211,7 +223,7 @@ static uint64_t find_tstate(struct pyreader *r, const struct capture *c, uint8_t
 			if (mine && u64_at(ts, L->ts_interp))
 				return t;
 		}
-		if (r->walked && mono_ns() - r->walked_ns < WALK_INTERVAL_NS) {
+		if (r->walked && mono_ns() - r->walked_ns < (have ? WALK_INTERVAL_NS : WALK_MIN_NS)) {
 			if (!have)
 				u64map_put(r->bytid, key, 0);
 			return 0;
@@ -337,6 +349,7 @@ void pyreader_read(struct pyreader *r, const struct capture *c, int max, struct 
 	unsigned power = 1, lam = 0;
 
 	out->n = 0;
+	out->tid = c->tid;
 	out->truncated = false;
 	out->status = PY_READ_FAILED;
 	if (max > out->cap) {

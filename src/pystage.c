@@ -530,6 +530,8 @@ int pystage_merge(struct pystage *ps, unsigned slot, uint64_t *pcs, int n, int m
 				ps->st.eval_left++;
 				if (pc->status == PY_READ_FAILED)
 					ps->st.read_failed++;
+				else if (ps->rd)
+					pyreader_forget(ps->rd, pc->tid);
 				break;
 			}
 		pc->status = PY_READ_NONE;

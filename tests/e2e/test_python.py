@@ -176,6 +176,7 @@ class PythonTest(SprofdTestCase):
             want = [(work, "spin"), (work, "heavy_a"), (work, "light_b"),
                     (work, "main_loop"), (work, "gen_values"), (work, "recurse"),
                     (work, "pack"), (work, "zlib_loop"), (work, "sleeper"),
+                    (work, "short_lived"),
                     (uni, "café_ünïcode"), (uni, "функция"), (uni, "函数_𠀀")]
             keys = [(f, def_line(src[f], n), n) for f, n in want]
             keys.append((work, def_line(PYWORK, "area"), "Shape.area" if q else "area"))

@@ -6,7 +6,9 @@ Its main thread splits its CPU between two functions by work units, 70/30
 by construction: each round runs heavy_a 7 units and light_b 3 units of the
 same loop. Other threads: one that calls through C (map, sorted(key=)), a
 class method, a generator, recursion and a non-ASCII function name; one
-that compresses with zlib (native code under Python); one that sleeps.
+that compresses with zlib (native code under Python); one that sleeps;
+one that starts short-lived threads, one after another, each running a
+few units of Python work (short_lived) and ending.
 On SIGUSR1 the process writes its own dump (sys._current_frames()) to the
 file named by PYWORK_DUMP, as (thread id, [(file, line, qualname)...])
 innermost first, one JSON line per thread.
@@ -106,6 +108,21 @@ def sleeper():
         time.sleep(3600)
 
 
+def short_lived(units):
+    for _ in range(units):
+        spin(UNIT)
+
+
+def spawner():
+    """Threads that are born and end while the process is sampled: each
+    runs a few units of Python work and returns."""
+    while True:
+        t = threading.Thread(target=short_lived, args=(3,), name="short", daemon=True)
+        t.start()
+        t.join()
+        time.sleep(0.005)
+
+
 def frame_entries(f):
     out = []
     while f is not None:
@@ -199,7 +216,8 @@ def main():
         del sys.argv[1]
     secs = float(sys.argv[1]) if len(sys.argv) > 1 else None
     signal.signal(signal.SIGUSR1, write_dump)
-    for fn, name in ((mixed_loop, "mixed"), (zlib_loop, "zlib"), (sleeper, "sleeper")):
+    for fn, name in ((mixed_loop, "mixed"), (zlib_loop, "zlib"), (sleeper, "sleeper"),
+                     (spawner, "spawner")):
         if not alone:
             threading.Thread(target=fn, name=name, daemon=True).start()
     print("ready", flush=True)
