@@ -214,6 +214,53 @@ class DiffTest(SprofdTestCase):
         self.assertAlmostEqual(r[1], fib_a[0], delta=0.006)
         self.assertAlmostEqual(r[4], fib_a[1], delta=0.006)
 
+    def test_werkzeug_files(self):
+        """Files that Werkzeug's ProfilerMiddleware wrote for one request,
+        before and after churn() was cut to a third: its cumulative share
+        drops by what the work ratios make it, and the table has pstats'
+        numbers."""
+        script = textwrap.dedent("""
+            import sys
+            from werkzeug.middleware.profiler import ProfilerMiddleware
+            from werkzeug.test import Client
+            from werkzeug.wrappers import Response
+            N = int(sys.argv[2])
+            def churn(n):
+                return sum(i * i for i in range(n))
+            def steady(n):
+                return sum(i * i for i in range(n))
+            def app(environ, start_response):
+                total = 0
+                for _ in range(N):
+                    total += churn(20000)
+                for _ in range(10):
+                    total += steady(20000)
+                return Response(str(total))(environ, start_response)
+            Client(ProfilerMiddleware(app, stream=None, profile_dir=sys.argv[1])).get("/")
+        """)
+        files = []
+        for name, n in (("wb", 30), ("wa", 10)):
+            d = self.path(name)
+            os.mkdir(d)
+            subprocess.run([sys.executable, "-c", script, d, str(n)], check=True, timeout=60)
+            got = os.listdir(d)
+            self.assertEqual(len(got), 1, got)
+            files.append(os.path.join(d, got[0]))
+        rep = self.report("--diff", "-n", -1, *files)
+        self.assertEqual(rep.rc, EXIT_OK, str(rep))
+        rows = diff_rows(rep.out)
+        sb, sa = shares(files[0]), shares(files[1])
+        self.assertEqual(len(rows), len(set(sb) | set(sa)), str(rep))
+        for key in set(sb) & set(sa):
+            r = rows[where(key)]
+            self.assertEqual(r[6], "", where(key))
+            self.assertAlmostEqual(r[2], sa[key][0] - sb[key][0], delta=0.011, msg=where(key))
+            self.assertAlmostEqual(r[5], sa[key][1] - sb[key][1], delta=0.011, msg=where(key))
+        # churn() does 30 of 40 like units of work before, 10 of 20 after.
+        churn = [r for loc, r in rows.items() if loc.endswith("(churn)")]
+        self.assertEqual(len(churn), 1, str(rep))
+        self.assertAlmostEqual(churn[0][5], 100 * (10 / 20 - 30 / 40), delta=8, msg=str(rep))
+
     def test_errors(self):
         same = self.cprofile("same.prof", 1, "extra")
         self.assert_error(self.report("--diff", same), EXIT_USAGE, r"two files")
