@@ -7,8 +7,11 @@
  * Prints "ready", then works until killed. */
 #include "target.h"
 
-/* One unit: about 5-10 ms of dependent integer multiplies. */
-#define UNIT_STEPS 5000000L
+/* One unit: about 1-2 ms of dependent integer multiplies, so that a round
+ * (14 units by default) lasts a few sampling intervals, and a profile of a
+ * second holds dozens of rounds even on a loaded machine: partial rounds at
+ * its ends weigh little. Sampled at a rate that is no multiple of it. */
+#define UNIT_STEPS 1000000L
 
 /* Distinct sinks keep the three functions from being folded into one. */
 static volatile uint64_t sink_s, sink_t, sink_x;
