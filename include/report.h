@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+struct pfunc;
 struct profile;
 
 enum report_sort { SORT_TOTTIME, SORT_CUMTIME, SORT_NCALLS, SORT_NAME };
@@ -28,5 +29,8 @@ void report_file_header(FILE *f, const struct profile *p, const char *path);
  * name and no valid expression. */
 int report_calls_of(FILE *f, const struct profile *p, const char *name, bool callees,
 		    enum report_sort sort);
+/* Prints "file:line(function)" as the table has it, escaped so that a row
+ * stays one line (names and paths may hold newlines), and a newline. */
+void report_location(FILE *f, const struct pfunc *fn);
 
 #endif

@@ -33,6 +33,9 @@ const struct writer *writer_at(size_t n);
 /* Writes p to path through w atomically. Returns 0, or -1 after logging a
  * message that names the path and the cause. */
 int writer_write_file(const struct writer *w, const struct profile *p, const char *path);
+/* The same for any content: write(ctx, f) fills the file, returning 0, or
+ * -1 with errno set. */
+int writer_write_with(const char *path, int (*write)(void *ctx, FILE *f), void *ctx);
 
 extern const struct writer writer_prof;       /* Python pstats */
 extern const struct writer writer_pprof;      /* gzipped profile.proto */
@@ -40,6 +43,20 @@ extern const struct writer writer_collapsed;  /* "a;b;c 12" lines */
 extern const struct writer writer_callgrind;  /* callgrind.out for KCachegrind */
 extern const struct writer writer_svg;        /* flame graph */
 extern const struct writer writer_icicle;     /* the same, root at the top */
+
+/* A frame of a flame graph whose tree the caller laid out (svg_tree_write). */
+struct svg_node {
+	double x, w;            /* left edge and width, fractions of the whole */
+	uint32_t depth;         /* 0: the bottom frame */
+	const char *text;       /* the name shown */
+	const char *tip;        /* the tooltip after the name, in parentheses */
+	char colour[8];         /* "#rrggbb" */
+};
+/* Writes nodes as an interactive flame graph (writer_svg's page, title and
+ * subtitle given); frames under a tenth of a pixel are left out. Returns
+ * 0, or -1 with errno set. */
+int svg_tree_write(FILE *f, const char *title, const char *subtitle,
+		   const struct svg_node *nodes, size_t n);
 
 /* ---- shared by writers ---- */
 

@@ -111,9 +111,7 @@ static char *report_where(const struct pfunc *fn)
 	return xstrdup(fn->name);
 }
 
-/* Prints the location, escaped so that a row stays one line (names and
- * paths may hold newlines), and a newline. */
-static void report_location(FILE *f, const struct pfunc *fn)
+void report_location(FILE *f, const struct pfunc *fn)
 {
 	char *w = report_where(fn);
 

@@ -107,18 +107,34 @@ static bool writer_is_stream(const char *path)
 	return stat(path, &st) == 0 && (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode));
 }
 
+/* Adapts a writer to writer_write_with. */
+static int writer_call(void *ctx, FILE *f)
+{
+	const struct writer *w = ((const void *const *)ctx)[0];
+	const struct profile *p = ((const void *const *)ctx)[1];
+
+	return w->write(p, f);
+}
+
 int writer_write_file(const struct writer *w, const struct profile *p, const char *path)
 {
-	char *tmp = NULL;
-	FILE *f = NULL;
-	bool stream;
-	int fd, err;
+	const void *ctx[2] = { w, p };
 
 	if (p->total == 0) {
 		log_err("not writing %s: no samples were taken", path);
 		errno = ENODATA;
 		return -1;
 	}
+	return writer_write_with(path, writer_call, (void *)ctx);
+}
+
+int writer_write_with(const char *path, int (*write)(void *ctx, FILE *f), void *ctx)
+{
+	char *tmp = NULL;
+	FILE *f = NULL;
+	bool stream;
+	int fd, err;
+
 	stream = writer_is_stream(path);
 	fd = stream ? open(path, O_WRONLY | O_CLOEXEC) : writer_open_temp(path, &tmp);
 	if (fd == -1)
@@ -130,7 +146,7 @@ int writer_write_file(const struct writer *w, const struct profile *p, const cha
 		goto fail;
 	}
 	errno = 0;
-	if (w->write(p, f) == -1)
+	if (write(ctx, f) == -1)
 		goto fail;
 	if (fflush(f) == EOF || ferror(f)) {
 		if (errno == 0)

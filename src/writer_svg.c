@@ -243,21 +243,19 @@ static void svg_colour(const struct svg *s, uint32_t label, char out[8])
 	snprintf(out, 8, "#%02x%02x%02x", r, g, b);
 }
 
-/* One frame: its group with tooltip, rectangle and as much of its name as
- * fits. */
-static void svg_frame(struct svg *s, FILE *f, const struct snode *n, double x, double w, double y)
+/* One frame: its group with tooltip (text, then tip in parentheses),
+ * rectangle and as much of text as fits. */
+static void svg_rect(FILE *f, const char *text, const char *tip, const char *colour, double x,
+		     double w, double y)
 {
-	const char *text = svg_text_of(s, n->label);
-	double pct = 100.0 * (double)n->total / (double)s->total;
 	size_t fit = w > 6 ? (size_t)((w - 6) / SVG_CHAR_W) : 0, len;
-	char colour[8];
 
-	svg_colour(s, n->label, colour);
 	fputs("<g><title>", f);
 	svg_escape(f, text, SIZE_MAX);
-	fprintf(f, " (%s sample%s, %.2f%%)</title><rect x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" "
-		"height=\"%d\" fill=\"%s\"/>", fmt_thousands(s->buf, n->total),
-		n->total == 1 ? "" : "s", pct, x, y, w, SVG_FRAME_H - 1, colour);
+	fputs(" (", f);
+	svg_escape(f, tip, SIZE_MAX);
+	fprintf(f, ")</title><rect x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" "
+		"height=\"%d\" fill=\"%s\"/>", x, y, w, SVG_FRAME_H - 1, colour);
 	if (fit >= 3) {
 		fprintf(f, "<text x=\"%.1f\" y=\"%.0f\">", x + 3, y + SVG_FRAME_H - 4.5);
 		len = utf8_chars(text);
@@ -270,6 +268,18 @@ static void svg_frame(struct svg *s, FILE *f, const struct snode *n, double x, d
 		fputs("</text>", f);
 	}
 	fputs("</g>\n", f);
+}
+
+/* A frame of the merged tree, with its samples and share as tooltip. */
+static void svg_frame(struct svg *s, FILE *f, const struct snode *n, double x, double w, double y)
+{
+	double pct = 100.0 * (double)n->total / (double)s->total;
+	char colour[8], tip[80];
+
+	svg_colour(s, n->label, colour);
+	snprintf(tip, sizeof(tip), "%s sample%s, %.2f%%", fmt_thousands(s->buf, n->total),
+		 n->total == 1 ? "" : "s", pct);
+	svg_rect(f, svg_text_of(s, n->label), tip, colour, x, w, y);
 }
 
 /* What the two walks over the tree need. */
@@ -448,13 +458,59 @@ static const char svg_script[] =
 	"})();\n"
 	"]]></script>\n";
 
+/* Everything before the frames: size, style, title, buttons. */
+static void svg_open(FILE *f, int height, bool icicle, const char *title, const char *subtitle)
+{
+	fprintf(f, "<?xml version=\"1.0\" standalone=\"no\"?>\n"
+		"<svg version=\"1.1\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
+		"xmlns=\"http://www.w3.org/2000/svg\" data-pad=\"%d\" data-fh=\"%d\" "
+		"data-top=\"%d\" data-bottom=\"%d\" data-cw=\"%.1f\" data-icicle=\"%d\">\n",
+		SVG_WIDTH, height, SVG_WIDTH, height, SVG_PAD, SVG_FRAME_H, SVG_TOP, SVG_BOTTOM,
+		SVG_CHAR_W, icicle ? 1 : 0);
+	fputs(svg_style, f);
+	fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"#f4f4f0\"/>\n");
+	fprintf(f, "<text id=\"title\" x=\"%d\" y=\"24\">", SVG_WIDTH / 2);
+	svg_escape(f, title, SIZE_MAX);
+	fputs("</text>\n", f);
+	fprintf(f, "<text id=\"subtitle\" x=\"%d\" y=\"42\" style=\"text-anchor: middle; "
+		"fill: #555\">", SVG_WIDTH / 2);
+	svg_escape(f, subtitle, SIZE_MAX);
+	fputs("</text>\n", f);
+	fprintf(f, "<text id=\"unzoom\" class=\"btn off\" x=\"%d\" y=\"24\">Reset Zoom</text>\n",
+		SVG_PAD);
+	fprintf(f, "<text id=\"invert\" class=\"btn\" x=\"%d\" y=\"24\">Invert</text>\n",
+		SVG_WIDTH - SVG_PAD - 180);
+	fprintf(f, "<text id=\"search\" class=\"btn\" x=\"%d\" y=\"24\" "
+		"style=\"text-anchor: end\">Search</text>\n", SVG_WIDTH - SVG_PAD);
+	fprintf(f, "<text id=\"details\" x=\"%d\" y=\"%d\"> </text>\n", SVG_PAD, height - 12);
+	fprintf(f, "<text id=\"matched\" x=\"%d\" y=\"%d\" style=\"text-anchor: end\"></text>\n",
+		SVG_WIDTH - SVG_PAD, height - 12);
+	fputs("<g id=\"frames\">\n", f);
+}
+
+/* Everything after the frames; 0, or -1 with errno set if f failed. */
+static int svg_close(FILE *f, size_t drawn, size_t nodes)
+{
+	fputs("</g>\n", f);
+	fprintf(f, "<!-- sprofd %s: %zu of %zu frames drawn; those under %.1f px wide are "
+		"left out -->\n", SPROFD_VERSION, drawn, nodes, SVG_MIN_W);
+	fputs(svg_script, f);
+	fputs("</svg>\n", f);
+	if (ferror(f)) {
+		if (errno == 0)
+			errno = EIO;
+		return -1;
+	}
+	return 0;
+}
+
 static int svg_write_common(const struct profile *p, FILE *f, bool icicle)
 {
 	const struct profile_meta *m = &p->meta;
 	struct svg s;
 	struct svg_pass ps;
-	int height;
-	char samples[32];
+	int height, rc;
+	char samples[32], title[128], subtitle[128];
 
 	memset(&s, 0, sizeof(s));
 	s.p = p;
@@ -470,56 +526,54 @@ static int svg_write_common(const struct profile *p, FILE *f, bool icicle)
 	height = SVG_TOP + SVG_BOTTOM + (int)(ps.maxdepth + 1) * SVG_FRAME_H;
 	ps.height = height;
 
-	errno = 0;
-	fprintf(f, "<?xml version=\"1.0\" standalone=\"no\"?>\n"
-		"<svg version=\"1.1\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
-		"xmlns=\"http://www.w3.org/2000/svg\" data-pad=\"%d\" data-fh=\"%d\" "
-		"data-top=\"%d\" data-bottom=\"%d\" data-cw=\"%.1f\" data-icicle=\"%d\">\n",
-		SVG_WIDTH, height, SVG_WIDTH, height, SVG_PAD, SVG_FRAME_H, SVG_TOP, SVG_BOTTOM,
-		SVG_CHAR_W, icicle ? 1 : 0);
-	fputs(svg_style, f);
-	fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"#f4f4f0\"/>\n");
-	fprintf(f, "<text id=\"title\" x=\"%d\" y=\"24\">", SVG_WIDTH / 2);
-	fputs(icicle ? "Icicle graph" : "Flame graph", f);
-	if (m->comm[0] || m->pid) {
-		fputs(" of ", f);
-		svg_escape(f, m->comm, sizeof(m->comm));
-		fprintf(f, " (PID %d)", (int)m->pid);
-	}
-	fputs("</text>\n", f);
-	fprintf(f, "<text id=\"subtitle\" x=\"%d\" y=\"42\" style=\"text-anchor: middle; "
-		"fill: #555\">%s samples", SVG_WIDTH / 2, fmt_thousands(samples, p->total));
+	if (m->comm[0] || m->pid)
+		snprintf(title, sizeof(title), "%s of %.*s (PID %d)",
+			 icicle ? "Icicle graph" : "Flame graph", (int)sizeof(m->comm), m->comm,
+			 (int)m->pid);
+	else
+		snprintf(title, sizeof(title), "%s", icicle ? "Icicle graph" : "Flame graph");
 	if (m->hz > 0)
-		fprintf(f, " at %g Hz, %s mode", m->hz, m->wall ? "wall" : "cpu");
-	fputs("</text>\n", f);
-	fprintf(f, "<text id=\"unzoom\" class=\"btn off\" x=\"%d\" y=\"24\">Reset Zoom</text>\n",
-		SVG_PAD);
-	fprintf(f, "<text id=\"invert\" class=\"btn\" x=\"%d\" y=\"24\">Invert</text>\n",
-		SVG_WIDTH - SVG_PAD - 180);
-	fprintf(f, "<text id=\"search\" class=\"btn\" x=\"%d\" y=\"24\" "
-		"style=\"text-anchor: end\">Search</text>\n", SVG_WIDTH - SVG_PAD);
-	fprintf(f, "<text id=\"details\" x=\"%d\" y=\"%d\"> </text>\n", SVG_PAD, height - 12);
-	fprintf(f, "<text id=\"matched\" x=\"%d\" y=\"%d\" style=\"text-anchor: end\"></text>\n",
-		SVG_WIDTH - SVG_PAD, height - 12);
-	fputs("<g id=\"frames\">\n", f);
+		snprintf(subtitle, sizeof(subtitle), "%s samples at %g Hz, %s mode",
+			 fmt_thousands(samples, p->total), m->hz, m->wall ? "wall" : "cpu");
+	else
+		snprintf(subtitle, sizeof(subtitle), "%s samples", fmt_thousands(samples, p->total));
+	errno = 0;
+	svg_open(f, height, icicle, title, subtitle);
 	svg_walk(&s, svg_draw, &ps);
-	fputs("</g>\n", f);
-	fprintf(f, "<!-- sprofd %s: %zu of %zu frames drawn; those under %.1f px wide are "
-		"left out -->\n", SPROFD_VERSION, ps.drawn, ps.nodes, SVG_MIN_W);
-	fputs(svg_script, f);
-	fputs("</svg>\n", f);
+	rc = svg_close(f, ps.drawn, ps.nodes);
 
 	free(s.seqs);
 	free(s.all);
 	free(s.byrank);
 	free(s.rank);
 	frame_labels_fini(&s.fl);
-	if (ferror(f)) {
-		if (errno == 0)
-			errno = EIO;
-		return -1;
+	return rc;
+}
+
+int svg_tree_write(FILE *f, const char *title, const char *subtitle,
+		   const struct svg_node *nodes, size_t n)
+{
+	double full = SVG_WIDTH - 2 * SVG_PAD;
+	uint32_t maxdepth = 0;
+	size_t drawn = 0;
+	int height;
+
+	for (size_t i = 0; i < n; i++)
+		if (nodes[i].w * full >= SVG_MIN_W && nodes[i].depth > maxdepth)
+			maxdepth = nodes[i].depth;
+	height = SVG_TOP + SVG_BOTTOM + (int)(maxdepth + 1) * SVG_FRAME_H;
+	errno = 0;
+	svg_open(f, height, false, title, subtitle);
+	for (size_t i = 0; i < n; i++) {
+		const struct svg_node *nd = &nodes[i];
+
+		if (nd->w * full < SVG_MIN_W)
+			continue;
+		svg_rect(f, nd->text, nd->tip, nd->colour, SVG_PAD + nd->x * full, nd->w * full,
+			 height - SVG_BOTTOM - (double)(nd->depth + 1) * SVG_FRAME_H);
+		drawn++;
 	}
-	return 0;
+	return svg_close(f, drawn, n);
 }
 
 static int svg_write(const struct profile *p, FILE *f)

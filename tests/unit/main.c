@@ -22,7 +22,7 @@ int main(int argc, char **argv)
 		{ "python", suite_python },
 		{ "procfs", suite_procfs },   { "sampler", suite_sampler },
 		{ "oncpu", suite_oncpu },     { "modules", suite_modules },
-		{ "session", suite_session },
+		{ "session", suite_session }, { "diff", suite_diff },
 	};
 	SRunner *sr = NULL;
 	int failed;

@@ -25,5 +25,6 @@ Suite *suite_sampler(void);
 Suite *suite_oncpu(void);
 Suite *suite_modules(void);
 Suite *suite_session(void);
+Suite *suite_diff(void);
 
 #endif
