@@ -160,6 +160,8 @@ class SigFidelityTest(SprofdTestCase):
         os.kill(target.pid, signal.SIGCONT)
         r = self.wait_job(target, os.WCONTINUED, "CLD_CONTINUED", 30)
         self.assertEqual((r.si_code, r.si_status), (os.CLD_CONTINUED, signal.SIGCONT))
+        # Only now may it stop again (see siglog.c).
+        open(os.path.join(d, "cont1"), "w").close()
 
         self.check_stopped(target, p)
         open(os.path.join(d, "cont2"), "w").close()

@@ -25,7 +25,10 @@
  * Prints "ready", waits for DIR/go, runs the script, writes DIR/log, then
  * creates DIR/done and waits (up to 120 s) for DIR/exit to exit 3. During
  * the script it stops twice: the first time it waits for SIGCONT from
- * anyone, the second time a child sends SIGCONT once DIR/cont2 exists. */
+ * anyone, the second time a child sends SIGCONT once DIR/cont2 exists.
+ * Between the two it waits for DIR/cont1: a process that stops again at
+ * once replaces its "continued" report with "stopped", so the parent must
+ * have read the first before the second stop. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -964,6 +967,7 @@ static void step_stop_outside(void)
 {
 	note("== stop, continued from outside");
 	CALL("raise STOP", raise(SIGSTOP));
+	wait_file("cont1", 120000);
 }
 
 /* Stops itself; a child sends SIGCONT once the test says so. */
