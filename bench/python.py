@@ -70,7 +70,7 @@ def pause_once(py, args, seconds, hz):
         if w.stdout.readline().strip() != "ready":
             return None
         time.sleep(0.3)
-        s = subprocess.Popen([SPROFD, "-v", "-q", "-p", str(w.pid), "-F", str(hz), "-d",
+        s = subprocess.Popen([SPROFD, "-v", "-p", str(w.pid), "-F", str(hz), "-d",
                               str(seconds + 1), "-o", "/dev/null", "-n", "0"] + args,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         time.sleep(0.5)
