@@ -17,8 +17,8 @@
 #include "fuzz.h"
 #include "procfs.h"
 
-/* Whether word w (n bytes) is a whole number that fits a long; *v gets it. */
-static bool word_value(const char *w, size_t n, long *v)
+/* Whether w (n bytes) is a whole number no larger than max; *v gets it. */
+static bool word_u64(const char *w, size_t n, unsigned long long max, unsigned long long *v)
 {
 	unsigned __int128 x = 0;
 
@@ -28,10 +28,21 @@ static bool word_value(const char *w, size_t n, long *v)
 		if (w[i] < '0' || w[i] > '9')
 			return false;
 		x = x * 10 + (unsigned)(w[i] - '0');
-		if (x > LONG_MAX)
+		if (x > max)
 			return false;
 	}
-	*v = (long)x;
+	*v = (unsigned long long)x;
+	return true;
+}
+
+/* Whether word w (n bytes) is a whole number that fits a long; *v gets it. */
+static bool word_value(const char *w, size_t n, long *v)
+{
+	unsigned long long u;
+
+	if (!word_u64(w, n, LONG_MAX, &u))
+		return false;
+	*v = (long)u;
 	return true;
 }
 
@@ -91,24 +102,6 @@ static void check(const char *text, size_t len, const char *key, size_t max)
 	free(want);
 }
 
-/* Whether w (n bytes) is a whole number below 2^64; *v gets it. */
-static bool word_u64(const char *w, size_t n, unsigned long long *v)
-{
-	unsigned __int128 x = 0;
-
-	if (n == 0)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		if (w[i] < '0' || w[i] > '9')
-			return false;
-		x = x * 10 + (unsigned)(w[i] - '0');
-		if (x > ULLONG_MAX)
-			return false;
-	}
-	*v = (unsigned long long)x;
-	return true;
-}
-
 /* The stat reading expected, written independently of procfs.c. */
 static int stat_reference(const char *text, size_t len, struct procfs_stat *out)
 {
@@ -135,7 +128,7 @@ static int stat_reference(const char *text, size_t len, struct procfs_stat *out)
 		if (w == i)
 			return -1;
 		if (f == 9 || f == 22) {
-			if (!word_u64(text + i, w - i, &v))
+			if (!word_u64(text + i, w - i, ULLONG_MAX, &v))
 				return -1;
 			if (f == 9)
 				out->flags = (unsigned long)v;
@@ -177,7 +170,7 @@ static void check_schedstat(const char *text, size_t len)
 	while (n < len && text[n] >= '0' && text[n] <= '9')
 		n++;
 	rc = procfs_parse_schedstat(text, len, &got);
-	if (word_u64(text, n, &want))
+	if (word_u64(text, n, ULLONG_MAX, &want))
 		FUZZ_CHECK(rc == 0 && got == want, "schedstat: %d %llu, expected %llu", rc,
 			   (unsigned long long)got, want);
 	else
