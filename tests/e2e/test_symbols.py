@@ -240,8 +240,8 @@ class SymbolsTest(SprofdTestCase):
         self.addCleanup(stop)
         line = read_line(proc, 10)
         if line != b"ready\n":
-            self.skipTest("cannot start a process in a new mount namespace: %r"
-                          % proc.stderr.read1(4096) if proc.poll() is not None else line)
+            why = proc.stderr.read1(4096) if proc.poll() is not None else line
+            self.skipTest("cannot start a process in a new mount namespace: %r" % why)
         self.assertNotEqual(os.stat("/proc/%d/ns/mnt" % proc.pid).st_ino,
                             os.stat("/proc/self/ns/mnt").st_ino)
         target = type("T", (), {"pid": proc.pid})
