@@ -1,8 +1,8 @@
 /* topwork.c: a target whose hot function changes while it runs, for sprofd
- * top. The main thread does rounds of 3 units in first_hot() and 1 in
- * steady_part(); after SIGUSR1 the 3 units go to second_hot() instead. A
- * second thread, named "sidework", spends about half its time in
- * side_spin() and the rest asleep.
+ * top. The main thread does rounds of 6 units in first_hot() and 1 in
+ * steady_part(); after SIGUSR1 the 6 units go to second_hot() instead. A
+ * second thread, named "sidework", spends part of its time in
+ * side_spin() (a unit, then 2 ms asleep).
  *
  * Usage: topwork   Prints "ready", then works until killed. */
 #include <pthread.h>
@@ -50,9 +50,9 @@ __attribute__((noinline)) void steady_part(long units)
 __attribute__((noinline)) void work_round(void)
 {
 	if (second_phase)
-		second_hot(3);
+		second_hot(6);
 	else
-		first_hot(3);
+		first_hot(6);
 	BARRIER();
 	steady_part(1);
 	BARRIER();
@@ -70,9 +70,9 @@ static void *side_main(void *arg)
 {
 	(void)arg;
 	for (;;) {
-		side_spin(2);
+		side_spin(1);
 		BARRIER();
-		target_sleep_ms(1);
+		target_sleep_ms(2);
 	}
 	return NULL;
 }
