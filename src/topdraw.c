@@ -2,6 +2,7 @@
 #include "topdraw.h"
 
 #include <curses.h>
+#include <term.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@ static bool invalid;
 int topdraw_open(void)
 {
 	const char *term = getenv("TERM");
+	int err;
 
 	if (screen)
 		return 0;
@@ -22,7 +24,14 @@ int topdraw_open(void)
 			"set it, or redirect the output for the text view");
 		return -1;
 	}
-	/* newterm, unlike initscr, returns on an unknown terminal. */
+	/* Asked first, since newterm leaks its half-made screen when it
+	 * fails; setupterm frees what it made. */
+	if (setupterm(NULL, STDOUT_FILENO, &err) != OK) {
+		log_err("top: terminal type '%s' is unknown to terminfo; set TERM (e.g. xterm), "
+			"or redirect the output for the text view", term);
+		return -1;
+	}
+	del_curterm(cur_term);
 	screen = newterm(NULL, stdout, stdin);
 	if (!screen) {
 		log_err("top: terminal type '%s' is unknown to terminfo; set TERM (e.g. xterm), "

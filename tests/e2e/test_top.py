@@ -4,6 +4,7 @@ a resize, q detaching with the target running free, the -o profile read by
 pstats), the text mode when stdout is no terminal, and errors."""
 
 import os
+import platform
 import pstats
 import re
 import select
@@ -11,14 +12,16 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import time
 import unittest
 
-from sprofdtest import (EXIT_NO_TARGET, EXIT_OK, EXIT_USAGE, SPROFD, WRAP, SprofdTestCase,
-                        TIME_SCALE, free_pid, proc_state, read_file, tracer_of,
+from sprofdtest import (EXIT_NO_TARGET, EXIT_OK, EXIT_USAGE, SPROFD, TARGETS, TIME_SCALE, WRAP,
+                        SprofdTestCase, free_pid, proc_state, read_file, tracer_of,
                         wait_until)
 
 TMUX = shutil.which("tmux")
+PYWORK = os.path.join(TARGETS, "py", "pywork.py")
 
 HEADER = re.compile(r"^PID (?P<pid>\d+) \((?P<comm>.*)\)(?:, python (?P<py>\S+))?: "
                     r"(?P<threads>\d+) threads?, (?P<hz>\d+) Hz (?P<mode>cpu|wall), "
@@ -116,12 +119,18 @@ def cpu_ticks(pid):
 class TopTest(SprofdTestCase):
 
     def wait_screen(self, tmux, pred, what, timeout=30):
-        """Polls captures until pred(screen) holds; fails with the last."""
+        """Polls captures until pred(screen) holds on a whole frame; fails
+        with the last. A capture may catch tmux halfway through a redraw:
+        a frame counts when a second capture a moment later is the same."""
         last = [None]
 
         def ok():
             last[0] = tmux.capture()
-            return pred(last[0])
+            if not pred(last[0]):
+                return False
+            time.sleep(0.2)
+            again = tmux.capture()
+            return again.text == last[0].text
         if not wait_until(ok, timeout, 0.2):
             self.fail("%s: not seen within %d s; the pane:\n%s"
                       % (what, timeout, last[0].text if last[0] else ""))
@@ -198,20 +207,29 @@ class TopTest(SprofdTestCase):
                              and len(s.rows) > 3, "sorted by self again")
         self.assertEqual(s.names()[0] in ("second_hot", "side_spin"), True, s.text)
 
-        # The thread filter: the main thread has no side_spin, sidework
-        # nothing but its own.
+        # The thread filter, in the order threads were first sampled: the
+        # main thread has no side_spin, sidework nothing but its own.
+        seen = set()
+
+        def one_thread(s):
+            m = re.search(r"thread: (\d+) \((topwork|sidework)\)", s.status)
+            return m and m.group(1) not in seen and s.rows
+        for _ in range(2):
+            tmux.keys("T")
+            s = self.wait_screen(tmux, one_thread, "a thread not seen alone yet")
+            tid = re.search(r"thread: (\d+)", s.status).group(1)
+            seen.add(tid)
+            if "(sidework)" in s.status:
+                self.assertIsNotNone(s.row("side_spin"), s.text)
+                self.assertIsNone(s.row("second_hot"), s.text)
+                self.assertIsNone(s.row("first_hot"), s.text)
+            else:
+                self.assertEqual(tid, str(target.pid), s.text)
+                self.assertIsNone(s.row("side_spin"), s.text)
+                self.assertIsNotNone(s.row("second_hot"), s.text)
         tmux.keys("T")
-        s = self.wait_screen(tmux, lambda s: "thread: %d (topwork)" % target.pid in s.status
-                             and s.rows, "the main thread alone")
-        self.assertIsNone(s.row("side_spin"), s.text)
-        self.assertIsNotNone(s.row("second_hot"), s.text)
-        tmux.keys("T")
-        s = self.wait_screen(tmux, lambda s: "(sidework)" in s.status and s.rows,
-                             "the sidework thread alone")
-        self.assertIsNotNone(s.row("side_spin"), s.text)
-        self.assertIsNone(s.row("second_hot"), s.text)
-        self.assertIsNone(s.row("first_hot"), s.text)
-        tmux.keys("a")
+        self.wait_screen(tmux, lambda s: "thread: all" in s.status, "all threads after the last")
+        tmux.keys("T", "a")
         s = self.wait_screen(tmux, lambda s: "thread: all" in s.status and s.row("side_spin")
                              and s.row("second_hot"), "all threads again")
 
@@ -304,7 +322,7 @@ class TopTest(SprofdTestCase):
 
     def test_text_until_duration(self):
         target = self.start_target("topwork")
-        run = self.sprofd("top", "-p", target.pid, "-d", 6, "-n", 5, "-F", 199)
+        run = self.sprofd("top", "-p", target.pid, "-d", 6 * TIME_SCALE, "-n", 5, "-F", 199)
         self.assert_ok(run)
         tables = self.tables(run.out)
         self.assertGreaterEqual(len(tables), 2, run)
@@ -360,6 +378,34 @@ class TopTest(SprofdTestCase):
         run = self.finish(p)
         self.assert_ok(run)
         self.assertRegex(run.err, r"PID %d was killed by Killed" % target.pid)
+
+    def test_text_python(self):
+        """A Python process: its version in the header, its functions in the
+        rows, heavy_a ahead of light_b (70/30 by construction)."""
+        err = open(self.log_path("pywork.stderr"), "wb")
+        p = subprocess.Popen([sys.executable, PYWORK, "split"], cwd=self.logs,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
+
+        def cleanup():
+            if p.poll() is None:
+                p.kill()
+            p.wait(timeout=10)
+            p.stdout.close()
+            err.close()
+        self.addCleanup(cleanup)
+        ready, _, _ = select.select([p.stdout], [], [], 20)
+        self.assertEqual(p.stdout.readline() if ready else b"", b"ready\n")
+        run = self.sprofd("top", "-p", p.pid, "-d", 4 * TIME_SCALE, "-n", 0)
+        self.assert_ok(run)
+        tables = self.tables(run.out)
+        self.assertTrue(tables, run)
+        m, rows = tables[-1]
+        self.assertEqual(m.group("py"), platform.python_version(), run)
+        names = [r[4] for r in rows]
+        self.assertIn("heavy_a", names, run)
+        self.assertIn("light_b", names, run)
+        # Since the start, with what they call: 70/30.
+        self.assertGreater(rows[names.index("heavy_a")][3], rows[names.index("light_b")][3], run)
 
     def test_errors(self):
         self.assert_error(self.sprofd("top"), EXIT_USAGE, r"no target")
