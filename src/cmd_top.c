@@ -88,6 +88,8 @@ static uint64_t own_cpu_ns(void)
 	       (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ull;
 }
 
+static void top_quit(struct top *t, struct session *s);
+
 /* Rebuilds the rows from the two snapshots, for the thread chosen. */
 static void top_rebuild(struct top *t)
 {
@@ -126,7 +128,11 @@ static void top_show(struct top *t)
 			fputc('\n', f);
 		}
 		fputc('\n', f);
-		fflush(f);
+		/* Its reader is gone (| head): nobody watches, so detach. */
+		if (fflush(f) == EOF || ferror(f)) {
+			log_info("top: cannot write the table (%s): detaching", strerror(errno));
+			top_quit(t, t->s);
+		}
 		free(buf);
 		return;
 	}
@@ -187,7 +193,7 @@ static bool on_tick(struct session *s, int tfd, void *arg)
 		t->tids[i] = p->tasks[i].tid;
 	top_rebuild(t);
 	top_show(t);
-	return true;
+	return !t->quitting;
 }
 
 /* Leaves the screen and ends the session: the tracing thread detaches

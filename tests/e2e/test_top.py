@@ -379,6 +379,18 @@ class TopTest(SprofdTestCase):
         self.assert_ok(run)
         self.assertRegex(run.err, r"PID %d was killed by Killed" % target.pid)
 
+    def test_text_reader_gone(self):
+        """| head: once the reader is gone, sprofd top detaches and ends."""
+        target = self.start_target("topwork")
+        cmd = "%s | head -n 3" % shlex.join(WRAP + [SPROFD, "top", "-p", str(target.pid)])
+        p = subprocess.run(["sh", "-c", cmd], cwd=self.tmp, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           timeout=60 * TIME_SCALE)
+        self.assertEqual(len(p.stdout.splitlines()), 3, p.stdout)
+        self.assertRegex(p.stdout.splitlines()[0], HEADER)
+        self.assertIn("cannot write the table", p.stderr)
+        self.assert_running_free(target)
+
     def test_text_python(self):
         """A Python process: its version in the header, its functions in the
         rows, heavy_a ahead of light_b (70/30 by construction)."""
