@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,11 +71,11 @@ struct top {
 
 /* A log message while the screen is up wrote over it (any thread): the
  * next frame rewrites every cell. */
-static volatile sig_atomic_t screen_dirty;
+static atomic_bool screen_dirty;
 
 static void on_log(enum log_level lvl, const char *msg)
 {
-	screen_dirty = 1;
+	atomic_store(&screen_dirty, true);
 }
 
 /* sprofd's own CPU time, every thread, in ns. */
@@ -136,10 +137,8 @@ static void top_show(struct top *t)
 		free(buf);
 		return;
 	}
-	if (screen_dirty) {
-		screen_dirty = 0;
+	if (atomic_exchange(&screen_dirty, false))
 		topdraw_invalidate();
-	}
 	if (t->cur) {
 		topdraw_frame(&t->info, &t->st, t->st.tid ? t->thread_name : NULL, &t->rows, NULL);
 	} else {
