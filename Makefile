@@ -34,7 +34,7 @@ WARN    = -Wall -Wextra -Wshadow -Wformat=2 -Wmissing-prototypes -Wstrict-protot
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE -DSPROFD_VERSION='"$(PACKAGE_VERSION)"' -Iinclude \
           $(UNWIND_CFLAGS) $(DW_CFLAGS) $(ELF_CFLAGS) $(ZLIB_CFLAGS) $(WARN) $(SANITIZE) \
           $(CPPFLAGS) $(CFLAGS)
-LIBS    = $(UNWIND_LIBS) $(DW_LIBS) $(ELF_LIBS) $(ZLIB_LIBS) $(IBERTY_LIBS) -lpthread
+LIBS    = $(UNWIND_LIBS) $(DW_LIBS) $(ELF_LIBS) $(ZLIB_LIBS) $(IBERTY_LIBS) $(CURSES_LIBS) -lpthread
 ALL_LDFLAGS = $(SANITIZE) $(LDFLAGS)
 
 LIB_SRCS := $(filter-out src/main.c,$(wildcard src/*.c))
@@ -67,6 +67,9 @@ src/libsprofd.a: $(LIB_OBJS)
 DEPFLAGS = -MMD -MP
 src/%.o: src/%.c config.mk
 	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -c -o $@ $<
+
+# Only the screen's module sees curses.h and the feature macros it wants.
+src/topdraw.o: ALL_CFLAGS += $(CURSES_CFLAGS)
 
 tests/unit/%.o: tests/unit/%.c config.mk
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) $(DEPFLAGS) -c -o $@ $<

@@ -66,6 +66,11 @@ def configs_for(scen, hzs):
             if mode == "cpu" or not idle or hz == low:
                 out.append(dict(kind="sprofd", hz=hz, mode=mode,
                                 label="sprofd %s %d" % (mode, hz)))
+    # sprofd top: the same sampling plus a snapshot of the profile every
+    # second (its text mode, a table a second).
+    for hz in hzs:
+        out.append(dict(kind="sprofd", hz=hz, mode="cpu", top=True,
+                        label="sprofd top cpu %d" % hz))
     mode = "cpu" if idle else "wall"
     for hz in hzs:
         if not idle or hz == low:
@@ -183,6 +188,8 @@ class Bench:
                 return "sprofd has no --mode (cpu)"
             if c.get("unwind") and not self.has("--unwind"):
                 return "sprofd has no --unwind"
+            if c.get("top") and not self.has("sprofd top"):
+                return "sprofd has no top"
         if c["kind"] == "perf" and not self.perf:
             return "perf not installed"
         return None
@@ -194,6 +201,9 @@ class Bench:
             # At real-time priority, as sprofd's tracing thread runs.
             cmd = [PTRACE_RT, "-r", "-p", str(pid), "-F", hz, "-d", "%.2f" % dur]
             return cmd + (["-t", tids] if c.get("busy_only") else [])
+        if c["kind"] == "sprofd" and c.get("top"):
+            return [SPROFD, "top", "-p", str(pid), "-F", hz, "-d", "%.2f" % dur, "-n", "5",
+                    "--mode", c["mode"]]
         if c["kind"] == "sprofd":
             cmd = [SPROFD, "-p", str(pid), "-F", hz, "-d", "%.2f" % dur,
                    "-o", os.path.join(self.tmp, "sprofd.prof"), "-v"]
@@ -348,6 +358,10 @@ class Bench:
                 res["tick_us"] = kv.get("tick_mean_us")
                 res["missed"] = kv.get("missed")
                 res["raw"] = m.group(0)
+        elif c["kind"] == "sprofd" and c.get("top"):
+            # No -v statistics, and its last table comes up to a second
+            # before the end: no rate; its tables' headers as the raw line.
+            res["raw"] = " | ".join(re.findall(r"^PID .*$", text, re.M)[-1:])
         elif c["kind"] == "sprofd":
             st = sprofd_stats(text)
             samples = st.get("samples")

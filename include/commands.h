@@ -20,6 +20,9 @@ int cmd_profile(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 /* sprofd dump -p PID: every thread's current stack, once. */
 int cmd_dump(int argc, char **argv);
+/* sprofd top -p PID: the functions of a running process, live; takes
+ * profile_options. */
+int cmd_top(int argc, char **argv);
 /* sprofd -D | -t [-c FILE]: the daemon, or a check of its configuration. */
 int cmd_daemon(int argc, char **argv);
 /* sprofd ctl COMMAND: asks the running daemon over its control socket. */

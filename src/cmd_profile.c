@@ -34,6 +34,7 @@ static void usage(FILE *f)
 		"       sprofd report [-n ROWS] [-s SORTKEY] [--callers NAME] [--callees NAME]\n"
 		"              FILE.prof\n"
 		"       sprofd report --diff [-n ROWS] [-s SORTKEY] [-o DIFF.svg] BEFORE AFTER\n"
+		"       sprofd top -p PID [OPTIONS]                 (live view; sprofd top -h)\n"
 		"       sprofd dump -p PID\n"
 		"       sprofd -D [-c FILE] [-b] [--syslog] [-v]   (the daemon; see sprofd(8))\n"
 		"       sprofd -t [-c FILE]                         (check the daemon's config)\n"
