@@ -23,6 +23,7 @@ int main(int argc, char **argv)
 		{ "procfs", suite_procfs },   { "sampler", suite_sampler },
 		{ "oncpu", suite_oncpu },     { "modules", suite_modules },
 		{ "session", suite_session }, { "diff", suite_diff },
+		{ "split", suite_split },
 	};
 	SRunner *sr = NULL;
 	int failed;

@@ -26,5 +26,6 @@ Suite *suite_oncpu(void);
 Suite *suite_modules(void);
 Suite *suite_session(void);
 Suite *suite_diff(void);
+Suite *suite_split(void);
 
 #endif
