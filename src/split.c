@@ -95,17 +95,24 @@ static bool split_point(const struct split_rule *r, const char *file, int line, 
 	return false;
 }
 
+/* Whether file is of Python's standard library (lib/python3.X/, not a
+ * site- or dist-packages directory below it). */
+static bool stdlib_file(const char *file)
+{
+	return strstr(file, "/lib/python") && !strstr(file, "-packages/");
+}
+
 /* The framework's own frames and the plumbing of view decorators, which
- * flask and django pass over on their way to the view (dispatch_request
- * looks the view up through Werkzeug's proxies and ensure_sync; Django
- * wraps views in its decorators and in asgiref's adapters). */
+ * flask and django pass over on their way to the view: dispatch_request
+ * looks the view up through Werkzeug's proxies and ensure_sync (which asks
+ * inspect); Django wraps views in its decorators, contextlib's and
+ * asgiref's adapters. No view lives in the standard library. */
 static bool plumbing(const struct split_rule *r, const char *file)
 {
 	if (r->kind == SPLIT_FLASK)
-		return strstr(file, "/flask/") || strstr(file, "/werkzeug/");
+		return strstr(file, "/flask/") || strstr(file, "/werkzeug/") || stdlib_file(file);
 	if (r->kind == SPLIT_DJANGO)
-		return strstr(file, "/django/") || strstr(file, "/asgiref/") ||
-		       ends_with(file, "/contextlib.py") || ends_with(file, "/functools.py");
+		return strstr(file, "/django/") || strstr(file, "/asgiref/") || stdlib_file(file);
 	return false;
 }
 
@@ -404,11 +411,18 @@ size_t split_from_edges(struct profile *p, const struct split_rule *r)
 	for (size_t i = 1; i < p->nfuncs; i++)
 		is_split[i] = split_point(r, p->funcs[i].file, p->funcs[i].line, p->funcs[i].name,
 					  by_name);
-	/* Each edge out of a split point leads to an endpoint. */
-	for (size_t i = 0; i < p->nedges; i++)
-		if (is_split[p->edges[i].caller] && !is_split[p->edges[i].callee])
-			edge_endpoints(p, r, is_split, s, &epcap, epfunc, p->edges[i].callee,
-				       p->edges[i].cc, 0);
+	/* Each edge out of a split point leads to an endpoint. A Python
+	 * function's native callees are no endpoint (stacks have the next
+	 * Python frame or none): their samples are the split point's own. */
+	for (size_t i = 0; i < p->nedges; i++) {
+		size_t from = p->edges[i].caller, to = p->edges[i].callee;
+
+		if (!is_split[from] || is_split[to])
+			continue;
+		if (ends_with(p->funcs[from].file, ".py") && !ends_with(p->funcs[to].file, ".py"))
+			to = from;
+		edge_endpoints(p, r, is_split, s, &epcap, epfunc, to, p->edges[i].cc, 0);
+	}
 	for (size_t e = 1; e < s->n && e <= 64; e++)
 		reach_from(p, is_split, reach, epfunc[e], 1ull << (e - 1));
 	for (size_t e = 1; e < s->n; e++) {
@@ -439,6 +453,16 @@ size_t split_from_edges(struct profile *p, const struct split_rule *r)
 
 /* ---- the table ---- */
 
+/* Columns a name takes: its UTF-8 characters. */
+static size_t text_width(const char *t)
+{
+	size_t n = 0;
+
+	for (; *t; t++)
+		n += ((unsigned char)*t & 0xC0) != 0x80;
+	return n;
+}
+
 void split_print(FILE *f, const struct profile *p)
 {
 	const struct psplit *s = p->split;
@@ -450,8 +474,8 @@ void split_print(FILE *f, const struct profile *p)
 		return;
 	for (size_t i = 0; i < s->n; i++) {
 		total += s->eps[i].samples;
-		if (strlen(s->eps[i].name) > width)
-			width = strlen(s->eps[i].name);
+		if (text_width(s->eps[i].name) > width)
+			width = text_width(s->eps[i].name);
 	}
 	if (width > 40)
 		width = 40;
@@ -459,7 +483,7 @@ void split_print(FILE *f, const struct profile *p)
 		p->meta.wall ? "wall s" : "cpu s", "top self function");
 	for (size_t i = 0; i < s->n; i++) {
 		const struct pendpoint *e = &s->eps[i];
-		size_t len = strlen(e->name);
+		size_t len = text_width(e->name);
 
 		if (i == 0 && e->samples == 0)
 			continue;

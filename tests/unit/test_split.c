@@ -55,12 +55,18 @@ START_TEST(test_flask)
 		PY(FLASK, 780, "Flask.dispatch_request"), PY(WZ, 300, "_ProxyLookup.__get__"),
 	};
 	struct split_frame idle[] = { C("main"), PY("/x/gunicorn/arbiter.py", 1, "Arbiter.run") };
+	/* ensure_sync asks inspect: the standard library is no view. */
+	struct split_frame std[] = {
+		PY(FLASK, 780, "Flask.dispatch_request"), PY(FLASK, 900, "Flask.ensure_sync"),
+		PY("/usr/lib/python3.11/inspect.py", 400, "iscoroutinefunction"),
+	};
 
 	ck_assert_int_eq(split_classify(r, f311, 7, false), 5);
 	ck_assert_int_eq(split_classify(r, f310, 2, false), 1);
 	ck_assert_int_eq(split_classify(r, other, 2, false), -1);
 	ck_assert_int_eq(split_classify(r, plumb, 2, false), 0);
 	ck_assert_int_eq(split_classify(r, idle, 2, false), -1);
+	ck_assert_int_eq(split_classify(r, std, 3, false), 0);
 	ck_assert_int_eq(split_classify(r, f311, 0, false), -1);
 	split_rule_free(r);
 }
