@@ -187,11 +187,11 @@ class SplitEndpointsTest(SprofdTestCase):
         get(port, "/reset")
         out = self.path("shop.prof")
         run, wrk = self.profile_under_load(port, worker, ["/cpu", "/compress", "/sleep", "/hello",
-                                                          "/odd"], 8, "-F", 250, "-o", out,
+                                                          "/odd"], 8, "-F", 500, "-o", out,
                                            "-f", "prof,pprof,collapsed", "--split", "flask",
                                            "-n", 10)
         truth = json.loads(get(port, "/stats"))
-        prof = self.check_run(run, out, 250, pid=worker)
+        prof = self.check_run(run, out, 500, pid=worker)
         rows, title = endpoint_table(run.out)
         info = "truth %r\ntable %r\n%s\n%s\ntop:\n%s" % (truth, rows, wrk, run, prof.top(25))
         self.assertIsNotNone(rows, info)

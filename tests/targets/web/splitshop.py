@@ -21,9 +21,9 @@ from flask import Flask
 
 app = Flask(__name__)
 
-CPU_STEPS = 20000
+CPU_STEPS = 100000
 SLEEP_S = 0.02
-PAYLOAD = bytes((i * 7 + (i >> 5)) & 0xFF for i in range(128 * 1024))
+PAYLOAD = bytes((i * 7 + (i >> 5)) & 0xFF for i in range(512 * 1024))
 ODD_NAME = "cart/add \u00fc*?"
 
 stats = {}
