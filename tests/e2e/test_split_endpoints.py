@@ -20,6 +20,7 @@ import time
 import types
 import urllib.request
 
+import test_daemon
 import test_flask
 import test_formats
 from sprofdtest import ROOT, SprofdTestCase, read_file, wait_until
@@ -358,3 +359,41 @@ class SplitEndpointsTest(SprofdTestCase):
         self.assertIn("from call edges", rep.out, rep)
         for name in ("resize", "encode", odd):
             self.assertEqual(rtable[name][0], table[name][0], "%s\n%s" % (rep, info))
+
+
+class DaemonSplitTest(test_daemon.DaemonTestCase):
+    """Split in a daemon target: the endpoint files are named like the
+    profile's, and retention keeps or removes them with it, counting each."""
+
+    def test_daemon_split_and_retention(self):
+        target = subprocess.Popen([PYTHON, JOBS, "120"], cwd=self.logs,
+                                  stdin=subprocess.DEVNULL)
+        self.addCleanup(lambda: target.poll() is None and (target.kill(), target.wait()))
+        time.sleep(0.5)
+        # A profile is 2 formats x (1 + 5 endpoints or more) >= 12 files:
+        # with MaxFiles 14, each new profile removes the one before.
+        d = self.start_daemon(self.base_conf() + (
+            "Target jobs\n\tProcess pid %d\n\tDuration 1s\n\tInterval 3s\n\tJitter 0s\n"
+            "\tFrequency 200\n\tSplit run_job\n\tFormats prof,collapsed\n\tOutputDir %s\n"
+            "\tMaxFiles 14\n" % (target.pid, self.out)))
+        d.wait_for(r"target jobs: PID \d+ .*written to", timeout=90, count=3)
+        d.wait_for(r"retention: removed", timeout=30)
+        self.assertEqual(d.stop(), 0, d.log())
+        names = sorted(os.listdir(self.out))
+        info = "%r\n%s" % (names, d.log())
+        stems = set()
+        for n in names:
+            m = re.match(r"^python3\.%d\.(\d{9,})(\.[^/]+)?\.(prof|folded)$" % target.pid, n)
+            self.assertIsNotNone(m, "not a profile's file: %s\n%s" % (n, info))
+            stems.add(m.group(1))
+        self.assertEqual(len(stems), 1, "files of more than one profile left\n" + info)
+        stem = "python3.%d.%s" % (target.pid, stems.pop())
+        want = {stem + e for e in (".prof", ".folded")}
+        for slug in ("resize", "encode", "dup", "dup-2", "job__a_b___"):
+            want |= {"%s.%s.prof" % (stem, slug), "%s.%s.folded" % (stem, slug)}
+        self.assertTrue(want <= set(names), "missing: %r\n%s" % (sorted(want - set(names)), info))
+        whole = self.load_profile(os.path.join(self.out, stem + ".prof"), 200)
+        parts = sum(self.load_profile(os.path.join(self.out, n), 200).total
+                    for n in names if n.endswith(".prof") and n != stem + ".prof")
+        self.assertLessEqual(parts, whole.total, info)
+        self.assertGreater(parts, whole.total * 0.9, info)
