@@ -224,6 +224,8 @@ class SplitEndpointsTest(SprofdTestCase):
         for v in truth:
             want = truth[v][1] / total_cpu * 100
             got = table.get(v, (0,))[0] / total_samples * 100
+            test_daemon.say("flask cpu: %-14s %5.1f%% of the views' samples, %5.1f%% of their "
+                            "CPU (%d requests)" % (v, got, want, truth[v][0]))
             self.assertAlmostEqual(got, want, delta=5, msg="%s: %.1f%% of the views' samples, "
                                    "%.1f%% of their CPU\n%s" % (v, got, want, info))
 
@@ -265,6 +267,8 @@ class SplitEndpointsTest(SprofdTestCase):
         self.assertGreater(sleeps, 30, info)
         want = sleeps * 0.02
         got = table["sleep_view"][2]
+        test_daemon.say("flask wall: sleep_view %.3f s in the profile, %d sleeps x 20 ms = %.3f s"
+                        % (got, sleeps, want))
         self.assertAlmostEqual(got, want, delta=want * 0.15,
                                msg="sleep_view: %.3f s in the profile, %d sleeps of 20 ms\n%s"
                                % (got, sleeps, info))
@@ -334,6 +338,8 @@ class SplitEndpointsTest(SprofdTestCase):
         for name, want, got in (("resize", 2 / 6, table["resize"][0]),
                                 ("encode", 1 / 6, table["encode"][0]),
                                 (odd, 1 / 6, table[odd][0]), ("dup", 2 / 6, dup)):
+            test_daemon.say("function: %-12s %5.1f%% of the jobs' samples, %5.1f%% by "
+                            "construction" % (name, got / jobs_total * 100, want * 100))
             self.assertAlmostEqual(got / jobs_total * 100, want * 100, delta=5,
                                    msg="%s: %d of %d\n%s" % (name, got, jobs_total, info))
         self.assertTrue(eps["resize"].has("spin") and not eps["resize"].has("encode"), info)
