@@ -441,6 +441,18 @@ size_t split_from_edges(struct profile *p, const struct split_rule *r)
 		}
 	}
 	s->eps[0].samples = p->total > inside ? p->total - inside : 0;
+	/* Outside: the functions no endpoint reaches. */
+	{
+		double best = 0;
+
+		for (size_t i = 1; i < p->nfuncs; i++) {
+			if (reach[i] || is_split[i] || profile_func_tt(p, i) <= best)
+				continue;
+			best = profile_func_tt(p, i);
+			s->eps[0].top = p->funcs[i].name;
+			s->eps[0].top_self = p->funcs[i].tt;
+		}
+	}
 	split_sort(s, NULL);
 	split_slugs(s);
 	free(is_split);

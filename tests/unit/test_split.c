@@ -284,6 +284,7 @@ START_TEST(test_from_edges)
 	ck_assert_str_eq(p.split->eps[2].name, "zip_view");
 	ck_assert_str_eq(p.split->eps[2].top, "deflate");
 	ck_assert_uint_eq(p.split->eps[0].samples, 35);
+	ck_assert_str_eq(p.split->eps[0].top, "accept");
 	f = open_memstream(&buf, &len);
 	split_print(f, &p);
 	fclose(f);
