@@ -276,19 +276,65 @@ static struct psplit *psplit_new(const struct split_rule *r)
 	return s;
 }
 
-/* The endpoint (file, line, name), added if new; cap is eps's capacity. */
-static size_t split_endpoint(struct psplit *s, size_t *cap, const char *file, int line,
-			     const char *name)
+/* The key of a function: its file, line and name, interned in s. */
+static const char *func_key(struct psplit *s, const char *file, int line, const char *name)
 {
-	for (size_t i = 1; i < s->n; i++)
-		if (s->eps[i].line == line && strcmp(s->eps[i].name, name) == 0 &&
-		    strcmp(s->eps[i].file, file) == 0)
-			return i;
+	char buf[512], *big = NULL;
+	const char *k;
+	int n = snprintf(buf, sizeof(buf), "%s\037%d\037%s", file, line, name);
+
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		big = xasprintf("%s\037%d\037%s", file, line, name);
+	k = strtab_intern(s->strs, big ? big : buf);
+	free(big);
+	return k;
+}
+
+/* The endpoint (file, line, name), added if new; cap is eps's capacity,
+ * idx maps keys (func_key) to endpoints. */
+static size_t split_endpoint(struct psplit *s, size_t *cap, struct u64map *idx, const char *file,
+			     int line, const char *name)
+{
+	uint64_t key = (uint64_t)(uintptr_t)func_key(s, file, line, name), e;
+
+	if (u64map_get(idx, key, &e))
+		return (size_t)e;
 	xgrow((void **)&s->eps, cap, s->n + 1, sizeof(*s->eps));
 	s->eps[s->n] = (struct pendpoint){ .name = strtab_intern(s->strs, name),
 					   .file = strtab_intern(s->strs, file), .line = line,
 					   .slug = "", .top = "" };
+	u64map_put(idx, key, s->n);
 	return s->n++;
+}
+
+/* Counts a sample outside every endpoint under its innermost function, in
+ * leaf (key -> samples) and names (key -> name), for the outside's top
+ * function: it gets no profile of its own. */
+static void count_outside(struct psplit *s, struct u64map *leaf, struct u64map *names,
+			  const struct split_frame *f, size_t n, uint64_t count)
+{
+	uint64_t key, v = 0;
+
+	if (n == 0)
+		return;
+	key = (uint64_t)(uintptr_t)func_key(s, f[n - 1].file, f[n - 1].line, f[n - 1].name);
+	u64map_get(leaf, key, &v);
+	u64map_put(leaf, key, v + count);
+	u64map_put(names, key, (uint64_t)(uintptr_t)f[n - 1].name);
+}
+
+static void outside_top(struct pendpoint *e, const struct u64map *leaf,
+			const struct u64map *names)
+{
+	uint64_t key, v, name;
+	size_t pos = 0;
+
+	while (u64map_next(leaf, &pos, &key, &v)) {
+		if (v <= e->top_self || !u64map_get(names, key, &name))
+			continue;
+		e->top_self = v;
+		e->top = (const char *)(uintptr_t)name;
+	}
 }
 
 void split_apply(struct profile *p, const struct split_rule *r, const struct stacktab *st,
@@ -299,6 +345,7 @@ void split_apply(struct profile *p, const struct split_rule *r, const struct sta
 	struct split_frame *fr = NULL;
 	struct stacktab **tabs;
 	struct stack_view sv;
+	struct u64map *idx = u64map_new(), *leaf = u64map_new(), *names = u64map_new();
 	size_t ns = stacktab_size(st), frcap = 0, epcap = 1, tabcap = 1, ntabs = 1;
 	bool by_name = false;
 
@@ -317,7 +364,7 @@ void split_apply(struct profile *p, const struct split_rule *r, const struct sta
 	s->nstacks = ns;
 	s->of_stack = xmalloc((ns ? ns : 1) * sizeof(*s->of_stack));
 	tabs = xmalloc(sizeof(*tabs));
-	tabs[0] = stacktab_new();
+	tabs[0] = NULL;   /* the outside gets no profile */
 	for (size_t i = 0; i < ns; i++) {
 		size_t n, e = 0;
 		long at;
@@ -326,24 +373,30 @@ void split_apply(struct profile *p, const struct split_rule *r, const struct sta
 		n = stack_frames(&sv, lookup, ctx, &fr, &frcap);
 		at = split_classify(r, fr, n, by_name);
 		if (at >= 0)
-			e = split_endpoint(s, &epcap, fr[at].file, fr[at].line, fr[at].name);
+			e = split_endpoint(s, &epcap, idx, fr[at].file, fr[at].line, fr[at].name);
 		if (e == ntabs) {   /* a new endpoint */
 			xgrow((void **)&tabs, &tabcap, ntabs + 1, sizeof(*tabs));
 			tabs[ntabs++] = stacktab_new();
 		}
 		s->of_stack[i] = (uint32_t)e;
 		s->eps[e].samples += sv.count;
-		stacktab_add(tabs[e], sv.pcs, sv.n, sv.tid, sv.truncated, sv.count);
+		if (e == 0)
+			count_outside(s, leaf, names, fr, n, sv.count);
+		else
+			stacktab_add(tabs[e], sv.pcs, sv.n, sv.tid, sv.truncated, sv.count);
 	}
 	free(fr);
 	split_sort(s, tabs);
-	for (size_t e = 0; e < s->n; e++) {
-		if (s->eps[e].samples)
-			s->eps[e].prof = profile_build(tabs[e], lookup, ctx, meta, opts);
+	outside_top(&s->eps[0], leaf, names);
+	for (size_t e = 1; e < s->n; e++) {
+		s->eps[e].prof = profile_build(tabs[e], lookup, ctx, meta, opts);
 		split_top(&s->eps[e]);
 		stacktab_free(tabs[e]);
 	}
 	free(tabs);
+	u64map_free(idx);
+	u64map_free(leaf);
+	u64map_free(names);
 	split_slugs(s);
 	split_free(p->split);
 	p->split = s;
@@ -378,8 +431,8 @@ static void reach_from(const struct profile *p, const bool *is_split, uint64_t *
 /* Adds the endpoints that an edge into f (cc samples) leads to: f itself,
  * or if it is the framework's plumbing, f's callees outside it. */
 static void edge_endpoints(const struct profile *p, const struct split_rule *r,
-			   const bool *is_split, struct psplit *s, size_t *epcap, size_t *epfunc,
-			   size_t f, uint64_t cc, int depth)
+			   const bool *is_split, struct psplit *s, size_t *epcap, struct u64map *idx,
+			   size_t *epfunc, size_t f, uint64_t cc, int depth)
 {
 	size_t e;
 
@@ -387,11 +440,11 @@ static void edge_endpoints(const struct profile *p, const struct split_rule *r,
 		for (size_t i = 0; i < p->nedges; i++)
 			if (p->edges[i].caller == f && !is_split[p->edges[i].callee] &&
 			    p->edges[i].callee != f)
-				edge_endpoints(p, r, is_split, s, epcap, epfunc, p->edges[i].callee,
-					       p->edges[i].cc, depth + 1);
+				edge_endpoints(p, r, is_split, s, epcap, idx, epfunc,
+					       p->edges[i].callee, p->edges[i].cc, depth + 1);
 		return;
 	}
-	e = split_endpoint(s, epcap, p->funcs[f].file, p->funcs[f].line, p->funcs[f].name);
+	e = split_endpoint(s, epcap, idx, p->funcs[f].file, p->funcs[f].line, p->funcs[f].name);
 	s->eps[e].samples += cc;
 	epfunc[e] = f;
 }
@@ -402,6 +455,7 @@ size_t split_from_edges(struct profile *p, const struct split_rule *r)
 	bool *is_split = xcalloc(p->nfuncs + 1, sizeof(*is_split));
 	uint64_t *reach = xcalloc(p->nfuncs + 1, sizeof(*reach)), inside = 0;
 	size_t epcap = 1, *epfunc = xcalloc(p->nfuncs + 2, sizeof(*epfunc));
+	struct u64map *idx = u64map_new();
 	bool by_name = false;
 
 	s->approx = true;
@@ -421,7 +475,7 @@ size_t split_from_edges(struct profile *p, const struct split_rule *r)
 			continue;
 		if (ends_with(p->funcs[from].file, ".py") && !ends_with(p->funcs[to].file, ".py"))
 			to = from;
-		edge_endpoints(p, r, is_split, s, &epcap, epfunc, to, p->edges[i].cc, 0);
+		edge_endpoints(p, r, is_split, s, &epcap, idx, epfunc, to, p->edges[i].cc, 0);
 	}
 	for (size_t e = 1; e < s->n && e <= 64; e++)
 		reach_from(p, is_split, reach, epfunc[e], 1ull << (e - 1));
@@ -458,6 +512,7 @@ size_t split_from_edges(struct profile *p, const struct split_rule *r)
 	free(is_split);
 	free(reach);
 	free(epfunc);
+	u64map_free(idx);
 	split_free(p->split);
 	p->split = s;
 	return s->n - 1;
