@@ -1,8 +1,8 @@
 """A Flask application for the per-endpoint tests (--split), with views of
 known cost that count themselves: each view adds its requests and the CPU
-time its own thread spent inside it (time.thread_time) to a table that
-/stats returns and /reset clears, so a test knows the truth to compare
-endpoint shares with.
+time its own thread spent inside it (time.thread_time), and /sleep the wall
+time of its sleeps, to a table that /stats returns and /reset clears, so a
+test knows the truth to compare endpoint shares with.
 
   /cpu       a pure-Python loop (burn)
   /compress  zlib.compress of a fixed buffer (native code under pack())
@@ -29,9 +29,12 @@ ODD_NAME = "cart/add \u00fc*?"
 stats = {}
 
 
-def note(view, t0):
-    n, cpu = stats.get(view, (0, 0.0))
-    stats[view] = (n + 1, cpu + time.thread_time() - t0)
+def note(view, t0, w0=None):
+    """Counts a request of view: its CPU since t0 (time.thread_time), and
+    the wall time since w0 (time.monotonic), if given."""
+    n, cpu, wall = stats.get(view, (0, 0.0, 0.0))
+    stats[view] = (n + 1, cpu + time.thread_time() - t0,
+                   wall + (time.monotonic() - w0 if w0 is not None else 0.0))
 
 
 def burn(steps):
@@ -63,9 +66,9 @@ def compress_view():
 
 @app.route("/sleep")
 def sleep_view():
-    t0 = time.thread_time()
+    t0, w0 = time.thread_time(), time.monotonic()
     time.sleep(SLEEP_S)
-    note("sleep_view", t0)
+    note("sleep_view", t0, w0)
     return "slept"
 
 
