@@ -242,6 +242,16 @@ class SplitEndpointsTest(SprofdTestCase):
             self.assertIn("endpoint", labels, info)
             by_label[labels["endpoint"]] = by_label.get(labels["endpoint"], 0) + vals[0]
         self.assertEqual(by_label, {n: t[0] for n, t in table.items() if t[0]}, info)
+        # go tool pprof -tagfocus shows one endpoint, as the issue promised.
+        if shutil.which("go"):
+            g = subprocess.run(["go", "tool", "pprof", "-tagfocus", "endpoint=cpu_view", "-top",
+                                self.path("shop.pb.gz")], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               timeout=300, env=dict(os.environ, HOME=self.tmp))
+            self.assertEqual(g.returncode, 0, g.stdout)
+            self.assertIn("tagfocus=endpoint=cpu_view", g.stdout)
+            self.assertRegex(g.stdout, r"\sburn\s*$|\sburn\n", g.stdout)
+            self.assertNotIn(" pack", g.stdout)
         # The other formats have endpoint files too, beside their own.
         folded = self.endpoint_files(run, "shop", ".folded")
         self.assertEqual(sorted(n for n in folded.values()),
