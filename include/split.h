@@ -58,9 +58,12 @@ struct pendpoint {
 	int line;
 	const char *slug;     /* its part of file names: safe, unique; "" for eps[0] */
 	uint64_t samples;
+	double secs;          /* its seconds (CPU or wall, as the mode) */
 	const char *top;      /* the function with the most self samples in it, or "" */
 	uint64_t top_self;
-	struct profile *prof; /* its samples alone (NULL from split_from_edges) */
+	struct profile *prof; /* its samples alone; NULL for eps[0] (whose samples
+			       * the profile of all samples has) and from
+			       * split_from_edges */
 };
 
 struct psplit {
@@ -75,7 +78,9 @@ struct psplit {
 
 /* Splits p, the profile of st (built from it by profile_build with the same
  * lookup, meta and opts): classifies every stack of st and builds one
- * profile per endpoint; sets p->split. */
+ * profile per endpoint; sets p->split. A FUNCTION rule matches by name if
+ * some sampled function has that name, else by pattern (as report
+ * --callers). Costs about one more profile_build. */
 void split_apply(struct profile *p, const struct split_rule *r, const struct stacktab *st,
 		 profile_lookup_fn lookup, void *ctx, const struct profile_meta *meta,
 		 const struct profile_opts *opts);

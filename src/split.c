@@ -387,6 +387,8 @@ void split_apply(struct profile *p, const struct split_rule *r, const struct sta
 	}
 	free(fr);
 	split_sort(s, tabs);
+	for (size_t e = 0; e < s->n; e++)
+		s->eps[e].secs = (double)s->eps[e].samples * p->interval;
 	outside_top(&s->eps[0], leaf, names);
 	for (size_t e = 1; e < s->n; e++) {
 		s->eps[e].prof = profile_build(tabs[e], lookup, ctx, meta, opts);
@@ -428,11 +430,11 @@ static void reach_from(const struct profile *p, const bool *is_split, uint64_t *
 	free(todo);
 }
 
-/* Adds the endpoints that an edge into f (cc samples) leads to: f itself,
- * or if it is the framework's plumbing, f's callees outside it. */
+/* Adds the endpoints that edge ei into f leads to: f itself, or if it is
+ * the framework's plumbing, f's callees outside it. */
 static void edge_endpoints(const struct profile *p, const struct split_rule *r,
 			   const bool *is_split, struct psplit *s, size_t *epcap, struct u64map *idx,
-			   size_t *epfunc, size_t f, uint64_t cc, int depth)
+			   size_t *epfunc, size_t f, size_t ei, int depth)
 {
 	size_t e;
 
@@ -441,11 +443,12 @@ static void edge_endpoints(const struct profile *p, const struct split_rule *r,
 			if (p->edges[i].caller == f && !is_split[p->edges[i].callee] &&
 			    p->edges[i].callee != f)
 				edge_endpoints(p, r, is_split, s, epcap, idx, epfunc,
-					       p->edges[i].callee, p->edges[i].cc, depth + 1);
+					       p->edges[i].callee, i, depth + 1);
 		return;
 	}
 	e = split_endpoint(s, epcap, idx, p->funcs[f].file, p->funcs[f].line, p->funcs[f].name);
-	s->eps[e].samples += cc;
+	s->eps[e].samples += p->edges[ei].cc;
+	s->eps[e].secs += profile_edge_ct(p, ei);
 	epfunc[e] = f;
 }
 
@@ -454,6 +457,7 @@ size_t split_from_edges(struct profile *p, const struct split_rule *r)
 	struct psplit *s = psplit_new(r);
 	bool *is_split = xcalloc(p->nfuncs + 1, sizeof(*is_split));
 	uint64_t *reach = xcalloc(p->nfuncs + 1, sizeof(*reach)), inside = 0;
+	double inside_secs = 0;
 	size_t epcap = 1, *epfunc = xcalloc(p->nfuncs + 2, sizeof(*epfunc));
 	struct u64map *idx = u64map_new();
 	bool by_name = false;
@@ -475,7 +479,7 @@ size_t split_from_edges(struct profile *p, const struct split_rule *r)
 			continue;
 		if (ends_with(p->funcs[from].file, ".py") && !ends_with(p->funcs[to].file, ".py"))
 			to = from;
-		edge_endpoints(p, r, is_split, s, &epcap, idx, epfunc, to, p->edges[i].cc, 0);
+		edge_endpoints(p, r, is_split, s, &epcap, idx, epfunc, to, i, 0);
 	}
 	for (size_t e = 1; e < s->n && e <= 64; e++)
 		reach_from(p, is_split, reach, epfunc[e], 1ull << (e - 1));
@@ -485,6 +489,7 @@ size_t split_from_edges(struct profile *p, const struct split_rule *r)
 		double best = 0;
 
 		inside += ep->samples;
+		inside_secs += ep->secs;
 		for (size_t i = 1; bit && i < p->nfuncs; i++) {
 			/* Only functions this endpoint alone reaches. */
 			if (reach[i] != bit || profile_func_tt(p, i) <= best)
@@ -495,6 +500,7 @@ size_t split_from_edges(struct profile *p, const struct split_rule *r)
 		}
 	}
 	s->eps[0].samples = p->total > inside ? p->total - inside : 0;
+	s->eps[0].secs = profile_total_time(p) > inside_secs ? profile_total_time(p) - inside_secs : 0;
 	/* Outside: the functions no endpoint reaches. */
 	{
 		double best = 0;
@@ -533,21 +539,23 @@ static size_t text_width(const char *t)
 void split_print(FILE *f, const struct profile *p)
 {
 	const struct psplit *s = p->split;
-	uint64_t total = 0;
+	double total = 0;
 	size_t width = 8;
 	char num[32];
 
 	if (!s)
 		return;
 	for (size_t i = 0; i < s->n; i++) {
-		total += s->eps[i].samples;
+		total += s->eps[i].secs;
 		if (text_width(s->eps[i].name) > width)
 			width = text_width(s->eps[i].name);
 	}
 	if (width > 40)
 		width = 40;
-	fprintf(f, "\n%-*s  %9s  %6s  %9s  %s\n", (int)width, "endpoint", "samples", "share",
-		p->meta.wall ? "wall s" : "cpu s", "top self function");
+	/* A file read back does not say its mode. */
+	fprintf(f, "\n%-*s  %9s  %6s  %9s  %s\n", (int)width, "endpoint",
+		p->ftimes ? "calls" : "samples", "share",
+		s->approx ? "seconds" : p->meta.wall ? "wall s" : "cpu s", "top self function");
 	for (size_t i = 0; i < s->n; i++) {
 		const struct pendpoint *e = &s->eps[i];
 		size_t len = text_width(e->name);
@@ -556,9 +564,8 @@ void split_print(FILE *f, const struct profile *p)
 			continue;
 		str_escape(f, e->name);
 		fprintf(f, "%*s  %9s  %5.1f%%  %9.3f  ", (int)(len < width ? width - len : 0), "",
-			fmt_thousands(num, e->samples),
-			total ? (double)e->samples / (double)total * 100.0 : 0.0,
-			(double)e->samples * p->interval);
+			fmt_thousands(num, e->samples), total > 0 ? e->secs / total * 100.0 : 0.0,
+			e->secs);
 		str_escape(f, e->top);
 		fputc('\n', f);
 	}

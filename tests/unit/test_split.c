@@ -289,8 +289,35 @@ START_TEST(test_from_edges)
 	split_print(f, &p);
 	fclose(f);
 	ck_assert_msg(strstr(buf, "from call edges") != NULL, "%s", buf);
+	ck_assert_msg(strstr(buf, "cpu_view                   40   40.0%      0.400  burn"), "%s",
+		      buf);
 	free(buf);
 	split_free(p.split);
+	p.split = NULL;
+
+	/* cProfile's files: seconds per edge, counts are calls. */
+	{
+		struct ptimes ft[8] = { { 0, 0 } }, et[7];
+
+		for (size_t i = 0; i < 7; i++)
+			et[i] = (struct ptimes){ 0, (double)edges[i].cc * 0.03 };
+		et[4].ct = 2.0;   /* zip_view: few calls, long ones */
+		for (size_t i = 0; i < 8; i++)
+			ft[i] = (struct ptimes){ (double)funcs[i].tt * 0.03, (double)funcs[i].cc * 0.03 };
+		ft[6].tt = 1.25;
+		p.ftimes = ft;
+		p.etimes = et;
+		ck_assert_uint_eq(split_from_edges(&p, r), 2);
+		ck_assert_str_eq(p.split->eps[1].name, "cpu_view");
+		ck_assert_double_eq_tol(p.split->eps[1].secs, 1.2, 1e-9);
+		ck_assert_double_eq_tol(p.split->eps[2].secs, 2.0, 1e-9);
+		f = open_memstream(&buf, &len);
+		split_print(f, &p);
+		fclose(f);
+		ck_assert_msg(strstr(buf, "calls") && strstr(buf, "seconds"), "%s", buf);
+		free(buf);
+		split_free(p.split);
+	}
 	split_rule_free(r);
 }
 END_TEST
