@@ -52,7 +52,7 @@ def endpoint_table(out):
     lines = out.splitlines()
     for i, line in enumerate(lines):
         if line.startswith("endpoint ") and "samples" in line:
-            title = "wall s" if "wall s" in line else "cpu s"
+            title = line.split()[3] + (" s" if line.split()[3] in ("cpu", "wall") else "")
             rows = []
             for row in lines[i + 1:]:
                 m = ROW_RE.match(row)
@@ -242,6 +242,16 @@ class SplitEndpointsTest(SprofdTestCase):
             self.assertIn("endpoint", labels, info)
             by_label[labels["endpoint"]] = by_label.get(labels["endpoint"], 0) + vals[0]
         self.assertEqual(by_label, {n: t[0] for n, t in table.items() if t[0]}, info)
+        # From the saved file: the views' samples are those of the edges
+        # from Flask.dispatch_request to them, the same as live.
+        rep = self.sprofd("report", "--split", "flask", "-n", 0, out)
+        self.assert_ok(rep)
+        rrows, rtitle = endpoint_table(rep.out)
+        self.assertIsNotNone(rrows, rep)
+        self.assertIn("from call edges", rep.out, rep)
+        rtable = {r[0]: r[1:] for r in rrows}
+        for v in ("cpu_view", "compress_view", ODD):
+            self.assertEqual(rtable[v][0], table[v][0], "%s\n%s" % (rep, info))
         # go tool pprof -tagfocus shows one endpoint, as the issue promised.
         if shutil.which("go"):
             g = subprocess.run(["go", "tool", "pprof", "-tagfocus", "endpoint=cpu_view", "-top",
