@@ -34,7 +34,7 @@ static void usage(FILE *f)
 		"              [--unwind copy|ptrace] [--no-python] [--interp-frames]\n"
 		"              [--split flask|django|FUNCTION] [-v]\n"
 		"       sprofd report [-n ROWS] [-s SORTKEY] [--callers NAME] [--callees NAME]\n"
-		"              FILE.prof\n"
+		"              [--split flask|django|FUNCTION] FILE.prof\n"
 		"       sprofd report --diff [-n ROWS] [-s SORTKEY] [-o DIFF.svg] BEFORE AFTER\n"
 		"       sprofd dump -p PID\n"
 		"       sprofd -D [-c FILE] [-b] [--syslog] [-v]   (the daemon; see sprofd(8))\n"
