@@ -477,8 +477,15 @@ size_t split_from_edges(struct profile *p, const struct split_rule *r)
 
 		if (!is_split[from] || is_split[to])
 			continue;
-		if (ends_with(p->funcs[from].file, ".py") && !ends_with(p->funcs[to].file, ".py"))
-			to = from;
+		if (ends_with(p->funcs[from].file, ".py") && !ends_with(p->funcs[to].file, ".py")) {
+			size_t e = split_endpoint(s, &epcap, idx, p->funcs[from].file,
+						  p->funcs[from].line, p->funcs[from].name);
+
+			s->eps[e].samples += p->edges[i].cc;
+			s->eps[e].secs += profile_edge_ct(p, i);
+			epfunc[e] = to;   /* what it reaches: through that callee only */
+			continue;
+		}
 		edge_endpoints(p, r, is_split, s, &epcap, idx, epfunc, to, i, 0);
 	}
 	for (size_t e = 1; e < s->n && e <= 64; e++)

@@ -257,57 +257,61 @@ START_TEST(test_from_edges)
 	struct pfunc funcs[] = {
 		{ "~", 0, "<all samples>", 100, 100, 0 },
 		{ "", 0, "main", 100, 100, 0 },
-		{ FLASK, 780, "Flask.dispatch_request", 65, 65, 0 },
+		{ FLASK, 780, "Flask.dispatch_request", 66, 66, 0 },
 		{ APP, 10, "cpu_view", 40, 40, 10 },
 		{ APP, 5, "burn", 30, 30, 30 },
 		{ "/srv/other.py", 3, "zip_view", 25, 25, 5 },
 		{ "", 0, "deflate", 20, 20, 20 },
 		{ "", 0, "accept", 35, 35, 35 },
+		/* A native function Flask's dispatch called itself: its own. */
+		{ "/usr/bin/python3.11", 0, "PyObject_GetAttr", 1, 1, 1 },
 	};
 	struct pedge edges[] = {
-		{ 0, 1, 100, 100, 0 }, { 1, 2, 65, 65, 0 }, { 2, 3, 40, 40, 10 },
+		{ 0, 1, 100, 100, 0 }, { 1, 2, 66, 66, 0 }, { 2, 3, 40, 40, 10 },
 		{ 3, 4, 30, 30, 30 },  { 2, 5, 25, 25, 5 }, { 5, 6, 20, 20, 20 },
-		{ 1, 7, 35, 35, 35 },
+		{ 1, 7, 34, 34, 34 },  { 2, 8, 1, 1, 1 },
 	};
-	struct profile p = { .funcs = funcs, .nfuncs = 8, .edges = edges, .nedges = 7,
+	struct profile p = { .funcs = funcs, .nfuncs = 9, .edges = edges, .nedges = 8,
 			     .total = 100, .interval = 0.01 };
 	struct split_rule *r = rule("flask");
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f;
 
-	ck_assert_uint_eq(split_from_edges(&p, r), 2);
+	ck_assert_uint_eq(split_from_edges(&p, r), 3);
 	ck_assert(p.split->approx);
 	ck_assert_str_eq(p.split->eps[1].name, "cpu_view");
 	ck_assert_uint_eq(p.split->eps[1].samples, 40);
 	ck_assert_str_eq(p.split->eps[1].top, "burn");
 	ck_assert_str_eq(p.split->eps[2].name, "zip_view");
 	ck_assert_str_eq(p.split->eps[2].top, "deflate");
-	ck_assert_uint_eq(p.split->eps[0].samples, 35);
+	ck_assert_str_eq(p.split->eps[3].name, "Flask.dispatch_request");
+	ck_assert_uint_eq(p.split->eps[3].samples, 1);
+	ck_assert_uint_eq(p.split->eps[0].samples, 34);
 	ck_assert_str_eq(p.split->eps[0].top, "accept");
 	f = open_memstream(&buf, &len);
 	split_print(f, &p);
 	fclose(f);
 	ck_assert_msg(strstr(buf, "from call edges") != NULL, "%s", buf);
-	ck_assert_msg(strstr(buf, "cpu_view                   40   40.0%      0.400  burn"), "%s",
-		      buf);
+	ck_assert_msg(strstr(buf, "cpu_view                       40   40.0%      0.400  burn"),
+		      "%s", buf);
 	free(buf);
 	split_free(p.split);
 	p.split = NULL;
 
 	/* cProfile's files: seconds per edge, counts are calls. */
 	{
-		struct ptimes ft[8] = { { 0, 0 } }, et[7];
+		struct ptimes ft[9] = { { 0, 0 } }, et[8];
 
-		for (size_t i = 0; i < 7; i++)
+		for (size_t i = 0; i < 8; i++)
 			et[i] = (struct ptimes){ 0, (double)edges[i].cc * 0.03 };
 		et[4].ct = 2.0;   /* zip_view: few calls, long ones */
-		for (size_t i = 0; i < 8; i++)
+		for (size_t i = 0; i < 9; i++)
 			ft[i] = (struct ptimes){ (double)funcs[i].tt * 0.03, (double)funcs[i].cc * 0.03 };
 		ft[6].tt = 1.25;
 		p.ftimes = ft;
 		p.etimes = et;
-		ck_assert_uint_eq(split_from_edges(&p, r), 2);
+		ck_assert_uint_eq(split_from_edges(&p, r), 3);
 		ck_assert_str_eq(p.split->eps[1].name, "cpu_view");
 		ck_assert_double_eq_tol(p.split->eps[1].secs, 1.2, 1e-9);
 		ck_assert_double_eq_tol(p.split->eps[2].secs, 2.0, 1e-9);
