@@ -20,6 +20,7 @@ struct cli {
 	struct session_opts so;
 	const char *output;     /* -o, or NULL; points into argv */
 	const char *formats;    /* -f, or NULL; points into argv */
+	const char *split;      /* --split, or NULL; points into argv */
 	int rows;
 	enum report_sort sort;
 	bool quiet;

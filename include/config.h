@@ -60,6 +60,7 @@ struct target_conf {
 	char *output_dir;     /* with %t expanded */
 	struct keep keep;
 	double cpu_budget;    /* percent of one CPU; 0: none */
+	char *split;          /* Split: flask, django or a function; NULL: none */
 };
 
 struct config {

@@ -36,6 +36,7 @@
 #include <sys/types.h>
 
 struct modules;
+struct psplit;
 struct stacktab;
 struct strtab;
 struct sym_frame;
@@ -181,6 +182,9 @@ struct profile {
 	/* Strings the profile made itself (thread frames, mapping paths, and
 	 * everything in a profile read from a file). */
 	struct strtab *strs;
+	/* The endpoints and their profiles, when split (split.h); freed with
+	 * the profile. */
+	struct psplit *split;
 };
 
 /* Builds both views, symbolizing each pc through lookup (which caches).

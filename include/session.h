@@ -16,6 +16,7 @@
 
 struct profile;
 struct session;
+struct split_rule;
 
 struct session_opts {
 	pid_t pid;
@@ -31,6 +32,9 @@ struct session_opts {
 			     * 0 or 1: every tick */
 	bool no_python;     /* native frames only, even in a Python process */
 	struct pystage_opts py;
+	/* --split: profiles are split by endpoint (split.h); the caller's,
+	 * outliving the session. NULL: not split. */
+	const struct split_rule *split;
 };
 
 /* Starts the tracing thread and waits until it has attached. Returns the

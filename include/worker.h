@@ -27,6 +27,7 @@ struct work {
 	int max_depth;
 	const char *formats;
 	const char *dir;           /* scheduled: the output directory */
+	const char *split;         /* Split (split.h), or NULL */
 	unsigned stride;           /* to start at (what the budget allowed last) */
 	int rows;                  /* on demand: rows of the table sent back */
 	bool check;                /* on demand by a user: re-check the target */

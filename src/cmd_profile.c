@@ -22,6 +22,7 @@
 #include "report.h"
 #include "run.h"
 #include "session.h"
+#include "split.h"
 #include "sprofd.h"
 #include "util.h"
 
@@ -30,9 +31,10 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: sprofd -p PID [-F HZ] [-d SECONDS] [-o FILE] [-n ROWS] [-s SORTKEY] [-q]\n"
 		"              [-m cpu|wall] [--max-depth N] [--stack-size BYTES]\n"
-		"              [--unwind copy|ptrace] [--no-python] [--interp-frames] [-v]\n"
+		"              [--unwind copy|ptrace] [--no-python] [--interp-frames]\n"
+		"              [--split flask|django|FUNCTION] [-v]\n"
 		"       sprofd report [-n ROWS] [-s SORTKEY] [--callers NAME] [--callees NAME]\n"
-		"              FILE.prof\n"
+		"              [--split flask|django|FUNCTION] FILE.prof\n"
 		"       sprofd report --diff [-n ROWS] [-s SORTKEY] [-o DIFF.svg] BEFORE AFTER\n"
 		"       sprofd top -p PID [OPTIONS]                 (live view; sprofd top -h)\n"
 		"       sprofd dump -p PID\n"
@@ -68,6 +70,12 @@ static void usage(FILE *f)
 		"      --no-python        native frames only, also in a Python process\n"
 		"      --interp-frames    keep the Python interpreter's C frames between\n"
 		"                         Python frames\n"
+		"      --split POINT      also one profile per endpoint, beside the others:\n"
+		"                         the function that POINT called (flask: the view\n"
+		"                         Flask.dispatch_request called; django: the view\n"
+		"                         Django's handler called, past its wrappers; else a\n"
+		"                         function name, or a regular expression matched\n"
+		"                         against file:line(function))\n"
 		"  -h, --help             this text\n"
 		"      --version          print the version\n",
 		SPROFD_HZ_MIN, SPROFD_HZ_MAX, SPROFD_HZ_DEFAULT, SPROFD_DEPTH_MAX,
@@ -82,7 +90,7 @@ static int bad_value(const char *opt, const char *val, const char *range)
 
 enum {
 	OPT_MAX_DEPTH = 256, OPT_VERSION, OPT_STACK_SIZE, OPT_UNWIND, OPT_THREADS, OPT_LINES,
-	OPT_NO_INLINE, OPT_RAW_NAMES, OPT_DEBUGINFOD, OPT_NO_PYTHON, OPT_INTERP_FRAMES,
+	OPT_NO_INLINE, OPT_RAW_NAMES, OPT_DEBUGINFOD, OPT_NO_PYTHON, OPT_INTERP_FRAMES, OPT_SPLIT,
 };
 
 /* Parses a byte count with an optional K or M suffix, in [lo, hi]. */
@@ -129,6 +137,7 @@ static const struct option longopts[] = {
 	{ "debuginfod", no_argument, NULL, OPT_DEBUGINFOD },
 	{ "no-python", no_argument, NULL, OPT_NO_PYTHON },
 	{ "interp-frames", no_argument, NULL, OPT_INTERP_FRAMES },
+	{ "split", required_argument, NULL, OPT_SPLIT },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -211,6 +220,12 @@ int profile_parse_args(int argc, char **argv, struct cli *cli)
 			break;
 		case OPT_INTERP_FRAMES:
 			cli->so.py.interp_frames = true;
+			break;
+		case OPT_SPLIT:
+			if (!*optarg)
+				return bad_value("--split", "''", "give flask, django, or a function "
+						 "name or pattern");
+			cli->split = optarg;
 			break;
 		case 'n':
 			if (parse_long(optarg, 0, 1000000, &v))
@@ -325,7 +340,8 @@ static int on_started(struct session *s, void *arg)
 	return EXIT_OK;
 }
 
-int cmd_profile(int argc, char **argv)
+/* cmd_profile's body; *rule is the --split rule it made, if any. */
+static int profile_run(int argc, char **argv, struct split_rule **rule)
 {
 	struct cli cli;
 	struct session *s;
@@ -354,6 +370,15 @@ int cmd_profile(int argc, char **argv)
 	if (!cli.so.sym.debuginfod)
 		unsetenv("DEBUGINFOD_URLS");
 	raise_nofile_limit();
+	if (cli.split) {
+		char why[160];
+
+		if (!(*rule = split_rule_new(cli.split, why, sizeof(why)))) {
+			log_err("--split %s: %s", cli.split, why);
+			return EXIT_USAGE;
+		}
+		cli.so.split = *rule;
+	}
 
 	/* Every thread blocks these: the tracer reads SIGCHLD from a signalfd,
 	 * this thread reads the stop signals from another. */
@@ -433,5 +458,14 @@ int cmd_profile(int argc, char **argv)
 	profile_free(p);
 	session_free(s);
 	close(sigfd);
+	return code;
+}
+
+int cmd_profile(int argc, char **argv)
+{
+	struct split_rule *rule = NULL;
+	int code = profile_run(argc, argv, &rule);
+
+	split_rule_free(rule);
 	return code;
 }

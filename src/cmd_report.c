@@ -14,6 +14,7 @@
 #include "profile.h"
 #include "pstats_read.h"
 #include "report.h"
+#include "split.h"
 #include "sprofd.h"
 
 #define MAX_QUERIES 32
@@ -28,7 +29,7 @@ static void report_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: sprofd report [-n ROWS] [-s SORTKEY] [--callers NAME] [--callees NAME]\n"
-		"                     FILE.prof\n"
+		"                     [--split flask|django|FUNCTION] FILE.prof\n"
 		"       sprofd report --diff [-n ROWS] [-s SORTKEY] [-f svg -o FILE]\n"
 		"                     BEFORE.prof AFTER.prof\n"
 		"\n"
@@ -43,6 +44,10 @@ static void report_usage(FILE *f)
 		"                         function name, or else a regular expression matched\n"
 		"                         against file:line(function)\n"
 		"      --callees NAME     whom function NAME called\n"
+		"      --split POINT      the endpoint table before the function table: flask,\n"
+		"                         django, or the function (name or pattern) whose\n"
+		"                         callees are the endpoints; from call edges, so\n"
+		"                         approximate (see sprofd(8))\n"
 		"      --diff             compare two files (sort keys: tottime orders by the\n"
 		"                         change of the self share, cumtime of the\n"
 		"                         cumulative one, name)\n"
@@ -99,13 +104,14 @@ static int report_diff(int nargs, char **args, int rows, enum report_sort sort,
 
 int cmd_report(int argc, char **argv)
 {
-	enum { OPT_CALLERS = 256, OPT_CALLEES, OPT_DIFF };
+	enum { OPT_CALLERS = 256, OPT_CALLEES, OPT_DIFF, OPT_SPLIT };
 	static const struct option longopts[] = {
 		{ "rows", required_argument, NULL, 'n' },
 		{ "sort", required_argument, NULL, 's' },
 		{ "callers", required_argument, NULL, OPT_CALLERS },
 		{ "callees", required_argument, NULL, OPT_CALLEES },
 		{ "diff", no_argument, NULL, OPT_DIFF },
+		{ "split", required_argument, NULL, OPT_SPLIT },
 		{ "format", required_argument, NULL, 'f' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
@@ -114,7 +120,7 @@ int cmd_report(int argc, char **argv)
 	struct query q[MAX_QUERIES];
 	enum report_sort sort = SORT_TOTTIME;
 	struct profile *p;
-	const char *format = NULL, *out = NULL;
+	const char *format = NULL, *out = NULL, *split = NULL;
 	bool diff = false;
 	size_t nq = 0;
 	int ch, rows = 20, code = EXIT_OK;
@@ -154,6 +160,9 @@ int cmd_report(int argc, char **argv)
 		case OPT_DIFF:
 			diff = true;
 			break;
+		case OPT_SPLIT:
+			split = optarg;
+			break;
 		case 'f':
 			format = optarg;
 			break;
@@ -174,6 +183,10 @@ int cmd_report(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
+	if (diff && split) {
+		log_err("--split does not go with --diff");
+		return EXIT_USAGE;
+	}
 	if (diff)
 		return report_diff(argc - optind, argv + optind, rows, sort, format, out, nq);
 	if (format || out) {
@@ -193,6 +206,21 @@ int cmd_report(int argc, char **argv)
 		return EXIT_NO_TARGET;
 
 	report_file_header(stdout, p, argv[optind]);
+	if (split) {
+		char why[160];
+		struct split_rule *r = split_rule_new(split, why, sizeof(why));
+
+		if (!r) {
+			log_err("--split %s: %s", split, why);
+			profile_free(p);
+			return EXIT_USAGE;
+		}
+		if (split_from_edges(p, r) == 0)
+			log_warn("no function in %s is the split point '%s', or it calls none",
+				 argv[optind], split);
+		split_print(stdout, p);
+		split_rule_free(r);
+	}
 	if (nq == 0)
 		report_table(stdout, p, rows, sort);
 	for (size_t i = 0; i < nq; i++) {

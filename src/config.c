@@ -22,6 +22,7 @@
 
 #include "output.h"
 #include "sprofd.h"
+#include "split.h"
 #include "util.h"
 
 #define MAX_TOKENS 8
@@ -31,14 +32,14 @@ enum kw_id {
 	K_ONDEMANDMAXDURATION,
 	K_PROCESS, K_USER, K_SELECT,
 	K_FREQUENCY, K_DURATION, K_INTERVAL, K_JITTER, K_MODE, K_MAXDEPTH, K_FORMATS,
-	K_OUTPUTDIR, K_MAXFILES, K_MAXBYTES, K_MAXAGE, K_CPUBUDGET,
+	K_OUTPUTDIR, K_MAXFILES, K_MAXBYTES, K_MAXAGE, K_CPUBUDGET, K_SPLIT,
 	K_COUNT
 };
 
 enum scope { SC_GLOBAL = 1, SC_TARGET = 2, SC_BOTH = 3 };
 
 enum vtype { V_PATH, V_DIR, V_ENUM, V_UINT, V_TIME, V_SIZE, V_PERCENT, V_FORMATS, V_PROCESS,
-	     V_USER };
+	     V_USER, V_SPLIT };
 
 struct kw {
 	const char *name;
@@ -80,6 +81,8 @@ static const struct kw table[K_COUNT] = {
 	[K_MAXBYTES] = { "MaxBytes", SC_BOTH, V_SIZE, 0, 1e15, true, NULL, "1G" },
 	[K_MAXAGE] = { "MaxAge", SC_BOTH, V_TIME, 0, 3650 * 86400.0, true, NULL, "30d" },
 	[K_CPUBUDGET] = { "CPUBudget", SC_BOTH, V_PERCENT, 0, 100, true, NULL, "none" },
+	/* flask, django or a function (split.h); none: not split. */
+	[K_SPLIT] = { "Split", SC_BOTH, V_SPLIT, 0, 0, true, NULL, "none" },
 };
 
 /* One value as parsed: a number (enum index, count, seconds, bytes,
@@ -449,6 +452,17 @@ static int parse_value(const struct kw *kw, char **args, int nargs, struct val *
 			return -1;
 		}
 		return 0;
+	case V_SPLIT: {
+		char reason[160];
+		struct split_rule *r = split_rule_new(a, reason, sizeof(reason));
+		if (!r) {
+			snprintf(why, len, "Split %s: %s", a, reason);
+			return -1;
+		}
+		split_rule_free(r);
+		v->str = xstrdup(a);
+		return 0;
+	}
 	case V_FORMATS: {
 		char reason[256];
 		if (output_check_formats(a, reason, sizeof(reason)) < 0) {
@@ -739,6 +753,9 @@ static void build_target(struct parser *p, struct config *c, size_t i)
 	val_clear(&sc);
 	t->cpu_budget = effective(p, sec, K_CPUBUDGET, &sc)->num;
 	val_clear(&sc);
+	v = effective(p, sec, K_SPLIT, &sc);
+	t->split = v->str ? xstrdup(v->str) : NULL;
+	val_clear(&sc);
 
 	if (t->duration >= t->interval) {
 		char d[32], iv[32];
@@ -941,6 +958,9 @@ void config_print(const struct config *c, FILE *f)
 		}
 		print_time(f, "\tMaxAge", t->keep.max_age, true);
 		print_percent(f, "\t", "CPUBudget", t->cpu_budget);
+		fputs("\tSplit ", f);
+		print_quoted(f, t->split ? t->split : "none");
+		fputc('\n', f);
 	}
 }
 
@@ -965,6 +985,7 @@ void config_free(struct config *c)
 		free(t->user);
 		free(t->formats);
 		free(t->output_dir);
+		free(t->split);
 	}
 	free(c->targets);
 	free(c->path);

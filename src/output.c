@@ -7,10 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "log.h"
 #include "profile.h"
+#include "split.h"
 #include "util.h"
 #include "writer.h"
 
@@ -138,6 +140,19 @@ char *output_path(const struct output_opts *o, const char *id)
 	return xasprintf("%s%s", o->path, w->ext);
 }
 
+char *output_endpoint_path(const char *path, const char *id, const char *slug)
+{
+	const struct writer *w = writer_find(id);
+	const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+	size_t blen = strlen(base), elen = w ? strlen(w->ext) : 0;
+
+	if (!w)
+		return NULL;
+	if (!output_prefix(w) && elen && blen > elen && strcmp(base + blen - elen, w->ext) == 0)
+		return xasprintf("%.*s.%s%s", (int)(strlen(path) - elen), path, slug, w->ext);
+	return xasprintf("%s.%s%s", path, slug, output_prefix(w) ? "" : w->ext);
+}
+
 char *output_temp_name(const char *path, uint64_t r)
 {
 	static const char alnum[] = "abcdefghijklmnopqrstuvwxyz0123456789";
@@ -228,19 +243,26 @@ bool output_parse_name(const char *name, uint32_t *pid, uint64_t *time, bool *te
 			return false;
 		memmove(buf, buf + strlen(prefix), strlen(buf) - strlen(prefix) + 1);
 	}
-	/* COMM (not empty, may hold dots) . PID (1-10 digits) . TIME (9-12). */
-	tdot = strrchr(buf, '.');
-	if (!tdot || tdot == buf)
-		return false;
-	*tdot = '\0';
-	dot = strrchr(buf, '.');
-	if (!dot || dot == buf || !all_digits(dot + 1, strlen(dot + 1), 1) ||
-	    strlen(dot + 1) > 10 || !all_digits(tdot + 1, strlen(tdot + 1), 9) ||
-	    strlen(tdot + 1) > 12)
-		return false;
-	*pid = (uint32_t)strtoul(dot + 1, NULL, 10);
-	*time = strtoull(tdot + 1, NULL, 10);
-	return true;
+	/* COMM (not empty, may hold dots) . PID (1-10 digits) . TIME (9-12),
+	 * then for an endpoint's file (--split) . ENDPOINT. The first such
+	 * PID.TIME from the left: a command name is at most 15 bytes, an
+	 * endpoint's name may hold anything. */
+	for (dot = strchr(buf + 1, '.'); dot; dot = strchr(dot + 1, '.')) {
+		size_t plen, tlen;
+
+		tdot = strchr(dot + 1, '.');
+		if (!tdot)
+			break;
+		plen = (size_t)(tdot - dot - 1);
+		tlen = strcspn(tdot + 1, ".");
+		if (!all_digits(dot + 1, plen, 1) || plen > 10 || !all_digits(tdot + 1, tlen, 9) ||
+		    tlen > 12 || (tdot[1 + tlen] == '.' && !tdot[2 + tlen]))
+			continue;
+		*pid = (uint32_t)strtoul(dot + 1, NULL, 10);
+		*time = strtoull(tdot + 1, NULL, 10);
+		return true;
+	}
+	return false;
 }
 
 /* Whether a write failed for a reason that every other file written to
@@ -249,6 +271,38 @@ bool output_parse_name(const char *name, uint32_t *pid, uint64_t *time, bool *te
 static bool output_dir_error(int err)
 {
 	return err == ENOSPC || err == EDQUOT || err == EROFS || err == EACCES || err == EPERM;
+}
+
+/* Writes the profile of each endpoint of a split profile beside path, the
+ * file of all samples in format w. Returns 0, or -1 with errno set. */
+static int output_endpoints(const struct profile *p, const struct writer *w, const char *path)
+{
+	const struct psplit *s = p->split;
+	struct stat st;
+	int rc = 0, err = 0;
+
+	if (!s)
+		return 0;
+	/* -o /dev/null or a pipe: nothing to put beside it. */
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+		return 0;
+	for (size_t i = 1; i < s->n; i++) {
+		char *epath;
+
+		if (!s->eps[i].prof)
+			continue;
+		epath = output_endpoint_path(path, w->id, s->eps[i].slug);
+		if (writer_write_file(w, s->eps[i].prof, epath) == 0) {
+			log_info("wrote %s (%llu samples)", epath,
+				 (unsigned long long)s->eps[i].prof->total);
+		} else {
+			rc = -1;
+			err = errno;
+		}
+		free(epath);
+	}
+	errno = err;
+	return rc;
 }
 
 int output_write_all(const struct profile *p, const struct output_opts *o)
@@ -283,6 +337,11 @@ int output_write_all(const struct profile *p, const struct output_opts *o)
 			skipped = t;
 		} else if (writer_write_file(w, p, path) == 0) {
 			log_info("wrote %s (%llu samples)", path, (unsigned long long)p->total);
+			if (output_endpoints(p, w, path) < 0) {
+				rc = -1;
+				if (output_dir_error(errno))
+					dir_err = errno;
+			}
 		} else {
 			rc = -1;
 			if (output_dir_error(errno))

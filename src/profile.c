@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "modules.h"
+#include "split.h"
 #include "stacks.h"
 #include "symbols.h"
 #include "util.h"
@@ -576,5 +577,6 @@ void profile_free(struct profile *p)
 	free(p->ftimes);
 	free(p->etimes);
 	strtab_free(p->strs);
+	split_free(p->split);
 	free(p);
 }

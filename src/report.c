@@ -13,6 +13,7 @@
 
 #include "log.h"
 #include "profile.h"
+#include "split.h"
 #include "util.h"
 
 static const struct {
@@ -229,6 +230,7 @@ void report_table(FILE *f, const struct profile *p, int rows, enum report_sort s
 void report_print(FILE *f, const struct profile *p, int rows, enum report_sort sort)
 {
 	report_header(f, p);
+	split_print(f, p);
 	report_table(f, p, rows, sort);
 }
 

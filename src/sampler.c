@@ -543,6 +543,11 @@ static bool wall_count_idle(struct loop *l, pid_t tid, struct tstate *ts)
 		return false;   /* running, or in a stop of ours not yet reaped */
 	if (ts->have_last && ts->just_sampled) {
 		ts->just_sampled = false;
+		/* It may also have run on to another wait since (a server
+		 * answers, then sleeps in the next request): its stack where
+		 * it sleeps now, if that can be had without a stop. */
+		if (wall_take_asleep(l, tid, ts))
+			return true;
 		ts->cpu_ns = cpu;
 		goto reuse;
 	}

@@ -23,6 +23,7 @@
 #include "procfs.h"
 #include "profile.h"
 #include "pystage.h"
+#include "split.h"
 #include "sprofd.h"
 #include "stacks.h"
 #include "symbols.h"
@@ -517,12 +518,16 @@ static void describe(const struct session *s, struct profile_meta *m,
 struct profile *session_profile(struct session *s)
 {
 	struct profile_meta m;
+	struct profile *p;
 
 	if (stacktab_total(s->stacks) == 0)
 		return NULL;
 	refresh_names(s);
 	describe(s, &m, &s->stats, s->t.threads_seen, s->tnames);
-	return profile_build(s->stacks, lookup_cb, s, &m, &s->o.prof);
+	p = profile_build(s->stacks, lookup_cb, s, &m, &s->o.prof);
+	if (s->o.split)   /* --- split stage: over the resolved stacks --- */
+		split_apply(p, s->o.split, s->stacks, lookup_cb, s, &m, &s->o.prof);
+	return p;
 }
 
 const char *session_comm(const struct session *s)
@@ -626,6 +631,8 @@ struct profile *session_snapshot(struct session *s)
 		pthread_mutex_lock(&s->sym_mu);
 		describe(s, &m, &s->snap_stats, s->snap_threads, s->snap_tnames);
 		p = profile_build(s->snap, lookup_cb, s, &m, &s->o.prof);
+		if (s->o.split)   /* --- split stage --- */
+			split_apply(p, s->o.split, s->snap, lookup_cb, s, &m, &s->o.prof);
 		pthread_mutex_unlock(&s->sym_mu);
 	}
 	stacktab_free(s->snap);

@@ -27,6 +27,7 @@
 #include "schedule.h"
 #include "session.h"
 #include "sprofd.h"
+#include "split.h"
 #include "util.h"
 #include "workermsg.h"
 
@@ -323,6 +324,7 @@ static int worker_main(struct work *w)
 	struct session_opts so;
 	struct session *s = NULL;
 	struct profile *p = NULL;
+	struct split_rule *rule = NULL;
 	char tmpdir[PATH_MAX] = "", why[512];
 	sigset_t sigs;
 	int sigfd, dfd = -1, code = EXIT_OK;
@@ -367,6 +369,12 @@ static int worker_main(struct work *w)
 	so.stack_cap = SPROFD_STACK_CAP_DEFAULT;
 	so.mode = w->mode;
 	so.stride = w->stride;
+	if (w->split) {   /* checked when the config was read */
+		char why_split[160];
+
+		rule = split_rule_new(w->split, why_split, sizeof(why_split));
+		so.split = rule;
+	}
 	{
 		struct run_watch watch[] = {
 			{ .fd = w->sock, .ready = on_supervisor, .arg = &st },
@@ -413,6 +421,7 @@ static int worker_main(struct work *w)
 out:
 	profile_free(p);
 	session_free(s);
+	split_rule_free(rule);
 	if (dfd >= 0 && tmpdir[0])
 		remove_private_dir(dfd, tmpdir);
 	if (dfd >= 0)

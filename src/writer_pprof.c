@@ -2,7 +2,8 @@
  * as go tool pprof, Grafana Pyroscope and Parca read it:
  *   sample_type  [samples/count, cpu/nanoseconds] (wall/ in wall mode)
  *   sample       one per distinct stack: location ids leaf first, the two
- *                values, labels thread_id (number) and thread_name
+ *                values, labels thread_id (number) and thread_name, and
+ *                endpoint when split (--split)
  *   location     one per distinct address, with its mapping and one line
  *                per frame, inlined frames first, the real function last
  *   function     name, system name, file, declaration line
@@ -21,6 +22,7 @@
 #include "log.h"
 #include "profile.h"
 #include "protobuf.h"
+#include "split.h"
 #include "util.h"
 
 /* profile.proto field numbers. */
@@ -114,6 +116,7 @@ static void pprof_samples(struct pprof_out *o, const struct profile *p, int64_t 
 	uint64_t *ids = NULL, vals[2], name;
 	size_t cap = 0;
 	int64_t k_tid = pprof_str(o, "thread_id"), k_name = pprof_str(o, "thread_name");
+	int64_t k_ep = p->split ? pprof_str(o, "endpoint") : 0;
 	struct u64map *names = u64map_new();   /* tid -> string index of its name */
 
 	for (size_t t = 0; t < p->ntasks; t++)
@@ -140,6 +143,13 @@ static void pprof_samples(struct pprof_out *o, const struct profile *p, int64_t 
 		if (u64map_get(names, (uint32_t)s->tid, &name)) {
 			pb_int(&label, LABEL_KEY, k_name);
 			pb_int(&label, LABEL_STR, (int64_t)name);
+			pb_bytes(&m, SAMPLE_LABEL, label.data, label.len);
+			label.len = 0;
+		}
+		if (p->split && i < p->split->nstacks) {   /* --split */
+			pb_int(&label, LABEL_KEY, k_ep);
+			pb_int(&label, LABEL_STR,
+			       pprof_str(o, p->split->eps[p->split->of_stack[i]].name));
 			pb_bytes(&m, SAMPLE_LABEL, label.data, label.len);
 			label.len = 0;
 		}

@@ -24,6 +24,7 @@ int main(int argc, char **argv)
 		{ "oncpu", suite_oncpu },     { "modules", suite_modules },
 		{ "session", suite_session }, { "diff", suite_diff },
 		{ "topview", suite_topview },
+		{ "split", suite_split },
 	};
 	SRunner *sr = NULL;
 	int failed;

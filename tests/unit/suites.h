@@ -27,5 +27,6 @@ Suite *suite_modules(void);
 Suite *suite_session(void);
 Suite *suite_diff(void);
 Suite *suite_topview(void);
+Suite *suite_split(void);
 
 #endif
