@@ -19,6 +19,7 @@
 struct procfs_stat {
 	char comm[64];            /* between the first '(' and the last ')' */
 	char state;               /* R, S, D, T, t, Z, X... */
+	pid_t ppid;               /* field 4: the parent */
 	unsigned long flags;      /* field 9, the kernel's PF_* bits */
 	unsigned long long start; /* field 22: start time, clock ticks after boot */
 };

@@ -85,7 +85,7 @@ int procfs_parse_stat(const char *text, size_t len, struct procfs_stat *out)
 {
 	const char *lp = memchr(text, '(', len), *rp = stat_name_end(text, len);
 	const char *end = text + len, *p;
-	unsigned long long flags = 0, start = 0;
+	unsigned long long flags = 0, start = 0, ppid = 0;
 	size_t n;
 
 	memset(out, 0, sizeof(*out));
@@ -103,14 +103,15 @@ int procfs_parse_stat(const char *text, size_t len, struct procfs_stat *out)
 	p++;
 	/* Fields 4 (ppid) to 22 (start time); 9 is the flags. */
 	for (int f = 4; f <= 22; f++) {
-		unsigned long long *v = f == 9 ? &flags : f == 22 ? &start : NULL;
+		unsigned long long *v = f == 4 ? &ppid : f == 9 ? &flags : f == 22 ? &start : NULL;
 
 		if (!stat_word(&p, end, v))
 			return -1;
 	}
-	if (flags > ULONG_MAX)
+	if (flags > ULONG_MAX || ppid > INT_MAX)
 		return -1;
 	out->flags = (unsigned long)flags;
+	out->ppid = (pid_t)ppid;
 	out->start = start;
 	return 0;
 }
