@@ -57,6 +57,8 @@ struct tproc {
 	pid_t pid;
 	char comm[64];
 	unsigned threads_seen;    /* distinct threads over the session */
+	uint64_t seen_ns;         /* when it was held (mono_ns): attach, or its
+				   * first stop after its fork */
 	bool gone;                /* exited */
 	bool execed;
 	unsigned execs;           /* how many times it called execve */

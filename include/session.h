@@ -70,7 +70,7 @@ unsigned session_processes(const struct session *s);
 /* The Python stage (pystage.h), or NULL with no_python. */
 const struct pystage *session_python(const struct session *s);
 const struct sampler_stats *session_stats(const struct session *s);
-/* Whether the target exited (and its wait status), or exec'ed. */
+/* Whether the first process exited (and its wait status), or exec'ed. */
 int session_target_gone(const struct session *s, int *status);
 int session_target_execed(const struct session *s);
 void session_free(struct session *s);

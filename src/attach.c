@@ -110,6 +110,7 @@ static unsigned proc_add(struct target *t, pid_t pid)
 	p = &t->procs[t->nprocs];
 	memset(p, 0, sizeof(*p));
 	p->pid = pid;
+	p->seen_ns = mono_ns();
 	procfs_read_comm(pid, 0, p->comm, sizeof(p->comm));
 	p->comm[strcspn(p->comm, "\n")] = '\0';
 	t->nlive++;

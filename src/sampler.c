@@ -72,7 +72,9 @@ struct pstate {
 	struct pystage *py;          /* owned by the session (on_image) */
 	unsigned image;
 	unsigned execs;              /* its tproc.execs that uw is set up for */
+	unsigned proc;               /* its index */
 	bool off;                    /* not sampled: no unwinder, or no image left */
+	bool sampled;                /* a stack of it was counted */
 };
 
 struct reservoir {
@@ -308,6 +310,20 @@ static void count_stack(struct loop *l, const uint64_t *pcs, int n, pid_t tid, b
 		l->on_new(l->ctx, pcs, n);
 }
 
+/* Says (-v) how soon the first stack of a process was counted after it
+ * was held: for one forked while sampled, how soon after its birth. */
+static void note_first(struct loop *l, struct pstate *p)
+{
+	const struct tproc *tp = &l->t->procs[p->proc];
+
+	if (p->sampled)
+		return;
+	p->sampled = true;
+	log_debug("sampler: PID %d (%s): first sample %.1f ms after it was %s", (int)tp->pid,
+		  tp->comm, (double)(mono_ns() - tp->seen_ns) / 1e6,
+		  l->stats->start_ns && tp->seen_ns > l->stats->start_ns ? "forked" : "attached");
+}
+
 /* Remembers a thread's stack so wall mode can count it again unchanged. */
 static void keep_last(struct tstate *ts, const uint64_t *pcs, int n, bool trunc)
 {
@@ -351,6 +367,7 @@ static void flush_captures(struct loop *l)
 			n = pystage_merge(p->py, (unsigned)i, l->pcs, n, l->c->max_depth, &trunc);
 		tag_image(p, l->pcs, n);
 		count_stack(l, l->pcs, n, c->tid, trunc, c->weight);
+		note_first(l, p);
 		/* None if the thread is gone since. */
 		ts = tidstate_find(l->threads, c->tid);
 		if (ts) {
@@ -378,6 +395,7 @@ static void sample_in_place(struct loop *l, struct pstate *p, struct thread *th,
 	}
 	tag_image(p, l->pcs, n);
 	count_stack(l, l->pcs, n, th->tid, trunc, weight);
+	note_first(l, p);
 	if (l->c->mode == MODE_WALL)
 		keep_last(ts, l->pcs, n, trunc);
 }
@@ -430,6 +448,7 @@ static struct pstate *pstate_get(struct loop *l, unsigned i)
 		xgrow((void **)&l->procs, &l->proccap, k + 1, sizeof(*l->procs));
 		memset(&l->procs[k], 0, sizeof(l->procs[k]));
 		l->procs[k].execs = l->t->procs[k].execs;
+		l->procs[k].proc = k;
 		l->nprocs++;
 		if (l->t->procs[k].gone)
 			l->procs[k].off = true;
@@ -605,6 +624,7 @@ static bool wall_take_asleep(struct loop *l, struct pstate *p, pid_t pid, pid_t 
 		n = pystage_merge(p->py, CAPTURE_BATCH, l->pcs, n, l->c->max_depth, &trunc);
 	tag_image(p, l->pcs, n);
 	count_stack(l, l->pcs, n, tid, trunc, l->tick_weight);
+	note_first(l, p);
 	keep_last(ts, l->pcs, n, trunc);
 	ts->stack_top = unwinder_stack_top(p->uw) + STACK_TOP_MARGIN;
 	ts->just_sampled = false;

@@ -51,6 +51,17 @@ struct image {
 	uint64_t mods_read_ns;   /* when the symbolizer thread last read its maps */
 };
 
+/* A program the tracing thread started to sample, waiting for the
+ * symbolizer thread to install it (install_pending): the tracing thread
+ * never waits for sym_mu, which a symbolizer reading DWARF holds for tens
+ * of milliseconds. */
+struct newimg {
+	unsigned image;
+	bool exec;
+	struct symbolizer *sym;
+	struct image im;
+};
+
 struct session {
 	struct session_opts o;
 	struct target t;
@@ -61,7 +72,15 @@ struct session {
 	struct symbolizer **syms;
 	size_t nsyms, symcap;
 	struct image *imgs;      /* parallel to syms; grown with it */
-	size_t imgcap;
+	/* Programs not installed yet (guarded by q.mu). */
+	struct newimg *pend;
+	size_t npend, pendcap;
+	/* The tracing thread's own: each image's PID, each process's Python
+	 * stage (by index in the target's procs). */
+	pid_t *img_pid;
+	size_t nimg_pid, img_pidcap;
+	struct pystage **proc_py;
+	size_t nproc_py, proc_pycap;
 	struct sampler_stats stats;
 	pthread_t thread, symthread;
 	bool symthread_running;
@@ -142,7 +161,7 @@ static void note_thread(struct session *s)
 	if (u64map_get(s->tnames, (uint64_t)(uint32_t)sv.tid, NULL))
 		return;
 	image = sv.n ? SAMPLER_IMAGE(sv.pcs[0]) : 0;
-	pid = image < s->nsyms ? s->imgs[image].pid : s->o.pid;
+	pid = image < s->nimg_pid ? s->img_pid[image] : s->o.pid;
 	if (procfs_read_comm(pid, sv.tid, name, sizeof(name)) < 0)
 		name[0] = '\0';   /* gone */
 	u64map_put(s->tnames, (uint64_t)(uint32_t)sv.tid,
@@ -172,6 +191,45 @@ static void queue_new_stack(void *ctx, const uint64_t *pcs, int n)
 	if (any)
 		pthread_cond_signal(&q->cv);
 	pthread_mutex_unlock(&q->mu);
+}
+
+/* Installs the programs the tracing thread started since the last call
+ * (sym_mu held, or no other thread left). An exec ends the old program's
+ * reading of the maps: they describe the new program now. */
+static void install_pending(struct session *s)
+{
+	struct newimg *pend;
+	size_t n;
+
+	pthread_mutex_lock(&s->q.mu);
+	pend = s->pend;
+	n = s->npend;
+	s->pend = NULL;
+	s->npend = s->pendcap = 0;
+	pthread_mutex_unlock(&s->q.mu);
+	for (size_t k = 0; k < n; k++) {
+		unsigned image = pend[k].image;
+		size_t cap = s->symcap;
+
+		for (size_t i = 0; pend[k].exec && i < s->nsyms; i++) {
+			if (s->imgs[i].proc != pend[k].im.proc || !s->imgs[i].current)
+				continue;
+			s->imgs[i].current = false;
+			if (s->syms[i])
+				symbolizer_set_refresh(s->syms[i], UINT64_MAX);
+		}
+		xgrow((void **)&s->syms, &s->symcap, (size_t)image + 1, sizeof(*s->syms));
+		if (s->symcap != cap || !s->imgs)
+			s->imgs = xrealloc(s->imgs, s->symcap * sizeof(*s->imgs));
+		while (s->nsyms <= image) {
+			s->syms[s->nsyms] = NULL;
+			memset(&s->imgs[s->nsyms], 0, sizeof(s->imgs[0]));
+			s->nsyms++;
+		}
+		s->syms[image] = pend[k].sym;
+		s->imgs[image] = pend[k].im;
+	}
+	free(pend);
 }
 
 /* Installs the mappings of program image (sym_mu held). */
@@ -249,6 +307,8 @@ static void *symbolize_main(void *arg)
 		q->n = 0;
 		pthread_mutex_unlock(&q->mu);
 		pthread_mutex_lock(&s->sym_mu);
+		/* The programs of these addresses were queued before them. */
+		install_pending(s);
 		for (size_t i = 0; i < n; i++) {
 			const struct sym_frame *f;
 			struct symbolizer *sym = image_sym(s, batch[i]);
@@ -333,10 +393,10 @@ static unsigned serve_request(void *ctx)
 }
 
 /* A program starts to be sampled (tracing thread, on_image): a process
- * seen for the first time, or one that exec'ed. An old program's
- * symbolizer must never read the maps again: they describe the new program
- * now. The new one gets its own, read from its maps as they are; a new
- * process also gets its Python stage, which an exec keeps. */
+ * seen for the first time, or one that exec'ed. It gets a symbolizer of
+ * its own, read from its maps as they are, handed to the symbolizer thread
+ * (install_pending); a new process also gets its Python stage, which an
+ * exec keeps. */
 static struct pystage *session_image(void *ctx, unsigned image, pid_t pid, unsigned proc,
 				     bool exec)
 {
@@ -359,36 +419,27 @@ static struct pystage *session_image(void *ctx, unsigned image, pid_t pid, unsig
 	if (procfs_read_comm(pid, 0, comm, sizeof(comm)) == 0)
 		u64map_put(s->pnames, (uint64_t)(uint32_t)pid,
 			   (uint64_t)(uintptr_t)strtab_intern(s->tnames_strs, comm));
-	pthread_mutex_lock(&s->sym_mu);
-	for (size_t i = 0; i < s->nsyms; i++) {
-		if (s->imgs[i].proc != proc || !s->imgs[i].current)
-			continue;
-		s->imgs[i].current = false;
-		if (s->syms[i])
-			symbolizer_set_refresh(s->syms[i], UINT64_MAX);
-		if (exec)
-			py = s->imgs[i].py;
-	}
-	{
-		size_t cap = s->symcap;
-
-		xgrow((void **)&s->syms, &s->symcap, (size_t)image + 1, sizeof(*s->syms));
-		if (s->symcap != cap)
-			s->imgs = xrealloc(s->imgs, s->symcap * sizeof(*s->imgs));
-	}
-	while (s->nsyms <= image) {
-		s->syms[s->nsyms] = NULL;
-		memset(&s->imgs[s->nsyms], 0, sizeof(s->imgs[0]));
-		s->nsyms++;
-	}
-	s->syms[image] = sym;
-	s->imgs[image] = (struct image){ .pid = pid, .proc = proc, .current = true, .py = py,
-					 .py_owned = owned };
+	if (exec)
+		py = proc < s->nproc_py ? s->proc_py[proc] : NULL;
+	xgrow((void **)&s->proc_py, &s->proc_pycap, (size_t)proc + 1, sizeof(*s->proc_py));
+	while (s->nproc_py <= proc)
+		s->proc_py[s->nproc_py++] = NULL;
+	s->proc_py[proc] = py;
+	xgrow((void **)&s->img_pid, &s->img_pidcap, (size_t)image + 1, sizeof(*s->img_pid));
+	while (s->nimg_pid <= image)
+		s->img_pid[s->nimg_pid++] = 0;
+	s->img_pid[image] = pid;
 	if (!exec)
 		s->nprocs++;
 	if (proc == 0 && !exec)
 		s->py = py;
-	pthread_mutex_unlock(&s->sym_mu);
+	pthread_mutex_lock(&s->q.mu);
+	xgrow((void **)&s->pend, &s->pendcap, s->npend + 1, sizeof(*s->pend));
+	s->pend[s->npend++] = (struct newimg){
+		.image = image, .exec = exec, .sym = sym,
+		.im = { .pid = pid, .proc = proc, .current = true, .py = py, .py_owned = owned },
+	};
+	pthread_mutex_unlock(&s->q.mu);
 	return py;
 }
 
@@ -620,6 +671,7 @@ struct profile *session_profile(struct session *s)
 {
 	struct profile_meta m;
 
+	install_pending(s);
 	if (stacktab_total(s->stacks) == 0)
 		return NULL;
 	refresh_names(s);
@@ -651,12 +703,12 @@ int session_target_gone(const struct session *s, int *status)
 {
 	if (status)
 		*status = s->t.exit_status;
-	return s->t.gone;
+	return s->t.nprocs ? s->t.procs[0].gone : s->t.gone;
 }
 
 int session_target_execed(const struct session *s)
 {
-	return s->t.execed;
+	return s->t.nprocs ? s->t.procs[0].execed : s->t.execed;
 }
 
 void session_free(struct session *s)
@@ -669,6 +721,7 @@ void session_free(struct session *s)
 	}
 	symthread_finish(s);
 	target_fini(&s->t);
+	install_pending(s);
 	for (size_t i = 0; i < s->nsyms; i++) {
 		symbolizer_free(s->syms[i]);
 		if (s->imgs[i].py_owned)
@@ -676,6 +729,8 @@ void session_free(struct session *s)
 	}
 	free(s->syms);
 	free(s->imgs);
+	free(s->img_pid);
+	free(s->proc_py);
 	u64map_free(s->tpids);
 	u64map_free(s->pnames);
 	stacktab_free(s->stacks);
@@ -738,6 +793,7 @@ struct profile *session_snapshot(struct session *s)
 	eventfd_read(s->snap_fd, &v);
 	if (stacktab_total(s->snap) > 0) {
 		pthread_mutex_lock(&s->sym_mu);
+		install_pending(s);
 		describe(s, &m, &s->snap_stats, s->snap_threads, s->snap_tnames, s->snap_procs,
 			 s->snap_tpids, s->snap_pnames);
 		p = profile_build(s->snap, lookup_cb, s, &m, &s->o.prof);

@@ -1,0 +1,259 @@
+"""Process trees: -p with several PIDs, -C/--children (the descendants alive at
+the start and those born while sampled), --processes, and the promises for
+every process of the tree: none left stopped or traced, exit statuses and
+signals as without sprofd, also when sprofd is SIGKILLed mid-run.
+
+The C target is tests/targets/prefork (a master that forks workers, each in
+a function of its own, and replaces one that exits); gunicorn and a
+multiprocessing.Pool show Python workers with their Python frames."""
+
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+
+from sprofdtest import ROOT, TARGETS, SprofdTestCase, held_threads, read_file, tracer_of, \
+    wait_until
+from test_formats import pprof_stacks, read_collapsed, read_pprof
+
+PYTHON = "/usr/bin/python3"
+FIRST_RE = re.compile(r"PID (\d+) \(.*\): first sample ([\d.]+) ms after it was forked")
+
+
+def pids_of(path):
+    """The PIDs listed one a line in a state file of prefork."""
+    return [int(x) for x in (read_file(path, "") or "").split()]
+
+
+def exits_of(path):
+    """prefork's record of reaped workers: {pid: status text}."""
+    out = {}
+    for line in (read_file(path, "") or "").splitlines():
+        pid, _, st = line.partition(" ")
+        out[int(pid)] = st
+    return out
+
+
+def cpu_ticks(pid):
+    text = read_file("/proc/%d/stat" % pid)
+    if text is None:
+        return None
+    f = text[text.rindex(")") + 2:].split()
+    return int(f[11]) + int(f[12])
+
+
+def descendants(pid):
+    """Every descendant of pid, from the parent PIDs in /proc."""
+    parent = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            text = read_file("/proc/%s/stat" % d)
+            if text:
+                parent[int(d)] = int(text[text.rindex(")") + 2:].split()[1])
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        kids = [c for c, pp in parent.items() if pp == p]
+        out += kids
+        todo += kids
+    return out
+
+
+def assert_tree_released(test, pids, timeout=3.0):
+    """Every process of pids still there runs free (see assert_released)."""
+    for pid in pids:
+        if os.path.exists("/proc/%d" % pid):
+            test.assert_released(pid, timeout)
+
+
+class PreforkTest(SprofdTestCase):
+
+    def start_prefork(self, workers=3, short_ms=0):
+        t = self.start_target("prefork", self.logs, workers, short_ms,
+                              os.path.join(TARGETS, "execee"))
+        self.addCleanup(lambda: open(self.log_path("stop"), "w").close())
+        return t
+
+    def assert_running(self, pids):
+        """Each process still there uses CPU (a worker burns without end)."""
+        before = {p: cpu_ticks(p) for p in pids}
+        time.sleep(0.5)
+        for p, t0 in before.items():
+            t1 = cpu_ticks(p)
+            if t0 is not None and t1 is not None:
+                self.assertGreater(t1, t0, "worker %d made no progress" % p)
+
+    def test_tree_with_births_deaths_and_exec(self):
+        t = self.start_prefork(3, short_ms=1500)
+        first = pids_of(self.log_path("pids"))
+        self.assertEqual(len(first), 4, first)
+        prof = self.path("tree.prof")
+        p = self.spawn_sprofd("-p", t.pid, "-C", "-F", 200, "-d", 6, "-o", prof, "-n", 0, "-v")
+        self.wait_attached(p, t)
+        self.assertTrue(wait_until(lambda: all(tracer_of(w) for w in first), 10),
+                        "workers not traced: %r" % [(w, tracer_of(w)) for w in first])
+        open(self.log_path("spawn"), "w").close()
+        self.assertTrue(wait_until(lambda: read_file(self.log_path("late.pid")), 10))
+        late = int(read_file(self.log_path("late.pid")))
+        time.sleep(0.5)
+        open(self.log_path("exec"), "w").close()
+        run = self.finish(p, 60)
+        P = self.check_run(run, prof, 200, pid=t.pid, comm="prefork", table=False)
+        info = "%s\n%s" % (P.top(30), run)
+        for name in ("worker_slot0", "worker_slot1", "worker_slot2", "late_work",
+                     "shortlived_work", "replacement_work", "before_exec_work", "execee_work"):
+            self.assertGreater(P.self_samples(name) + P.cc(name), 0, "%s missing\n%s"
+                               % (name, info))
+        # The short-lived worker exited with its own status while sampled.
+        exits = exits_of(self.log_path("exits"))
+        self.assertIn("7", exits.values(), exits)
+        # How soon after its fork each new process was sampled (-v).
+        firsts = {int(a): float(b) for a, b in FIRST_RE.findall(run.err)}
+        self.assertIn(late, firsts, info)
+        sys.stderr.write("\n  first sample after fork (ms): %s\n"
+                         % ", ".join("%.1f" % v for v in sorted(firsts.values())))
+        self.assertLess(firsts[late], 3000, info)
+        # Every process of the tree runs free, none ever saw EINTR.
+        live = pids_of(self.log_path("pids"))
+        assert_tree_released(self, [t.pid] + live + descendants(t.pid))
+        self.assertIsNone(read_file(self.log_path("eintr")), "master saw EINTR")
+        self.assertTrue(t.alive())
+        self.assert_running([w for w in live if w in descendants(t.pid)])
+
+    def test_processes_and_threads_everywhere(self):
+        t = self.start_prefork(2)
+        workers = pids_of(self.log_path("pids"))
+        prof = self.path("pt.prof")
+        run = self.sprofd("-p", t.pid, "-C", "-F", 200, "-d", 2, "-o", prof, "-n", 5,
+                          "--processes", "--threads", "-f", "prof,collapsed,pprof")
+        P = self.check_run(run, prof, 200, pid=t.pid, comm="prefork")
+        self.assertEqual(run.header().group("procs"), "3", str(run))
+        want = {"process %d (prefork)" % w for w in workers}
+        procs = {k[2] for k in P.raw if k[2].startswith("process ")}
+        self.assertTrue(want <= procs, (want, procs))
+        for k in P.raw:
+            if k[2].startswith("process "):
+                self.assertEqual(k[0], "~")
+        col = read_collapsed(self.path("pt.folded"))
+        for stack in col:
+            m = re.match(r"process (\d+) \(prefork\)$", stack[0])
+            self.assertTrue(m, stack)
+            # The thread inside its process (single-threaded: the same id).
+            self.assertEqual(stack[1], "thread %s (prefork)" % m.group(1), stack)
+        for w, fn in zip(workers, ("worker_slot0", "worker_slot1")):
+            self.assertTrue(any(s[0] == "process %d (prefork)" % w and s[-1] == fn
+                                for s in col), (w, fn, sorted(col)[:20]))
+        pp = read_pprof(self.path("pt.pb.gz"))
+        self.assertEqual(pprof_stacks(pp), col)
+        for locs, _, labels in pp["samples"]:
+            outer = pp["locations"][locs[-1]]
+            fname = pp["functions"][outer[2][0][0]][0]
+            self.assertEqual(fname, "process %d (prefork)" % labels["pid"])
+        assert_tree_released(self, [t.pid] + workers)
+
+    def test_several_pids(self):
+        a = self.start_prefork(1)
+        wa = pids_of(self.log_path("pids"))[0]
+        # A second prefork in a directory of its own.
+        other = os.path.join(self.logs, "b")
+        os.mkdir(other)
+        b = self.start_target("prefork", other, 1)
+        self.addCleanup(lambda: open(os.path.join(other, "stop"), "w").close())
+        wb = pids_of(os.path.join(other, "pids"))[0]
+        for args in (("-p", "%d,%d" % (wa, wb)), ("-p", wa, "-p", wb)):
+            prof = self.path("two.prof")
+            run = self.sprofd(*args, "-F", 200, "-d", 1.5, "-o", prof, "--processes")
+            P = self.check_run(run, prof, 200, pid=wa)
+            self.assertEqual(run.header().group("procs"), "2", str(run))
+            procs = {k[2] for k in P.raw if k[2].startswith("process ")}
+            self.assertEqual(procs, {"process %d (prefork)" % wa, "process %d (prefork)" % wb})
+            self.assertGreater(P.self_samples("worker_slot0"), 0, P.top(10))
+            # Without -C the masters are not traced.
+            self.assertEqual(tracer_of(a.pid), 0)
+        assert_tree_released(self, [a.pid, b.pid, wa, wb])
+
+    def test_sigkill_mid_run(self):
+        t = self.start_prefork(3, short_ms=400)
+        rnd = random.Random(12)
+        for trial in range(3):
+            p = self.spawn_sprofd("-p", t.pid, "-C", "-F", 1000, "-d", 30, "-o",
+                                  self.path("k%d.prof" % trial), "-n", 0)
+            self.wait_attached(p, t)
+            open(self.log_path("spawn"), "w").close()
+            time.sleep(rnd.uniform(0.2, 1.2))
+            p.kill()
+            p.wait(10)
+            tree = [t.pid] + descendants(t.pid)
+            assert_tree_released(self, tree)
+            self.assertTrue(t.alive())
+            self.assertFalse(os.path.exists(self.path("k%d.prof" % trial)))
+        self.assertIsNone(read_file(self.log_path("eintr")), "master saw EINTR")
+        live = [w for w in pids_of(self.log_path("pids")) if w in descendants(t.pid)]
+        self.assert_running(live)
+        # Still serving: a worker asked for now is born and burns.
+        open(self.log_path("spawn"), "w").close()
+        self.assertTrue(wait_until(lambda: not os.path.exists(self.log_path("spawn")), 10))
+
+    def test_max_processes(self):
+        t = self.start_prefork(3)
+        prof = self.path("max.prof")
+        run = self.sprofd("-p", t.pid, "-C", "--max-processes", 2, "-F", 200, "-d", 1,
+                          "-o", prof, "--processes", "-n", 0)
+        P = self.check_run(run, prof, 200, pid=t.pid, table=False)
+        self.assertEqual(len(re.findall(r"--max-processes", run.err)), 1, str(run))
+        procs = {k[2] for k in P.raw if k[2].startswith("process ")}
+        self.assertLessEqual(len(procs), 2, procs)
+        assert_tree_released(self, [t.pid] + descendants(t.pid))
+
+
+POOL = """
+import multiprocessing, sys, time
+
+def pool_work(n):
+    acc = 0
+    for i in range(n):
+        acc = (acc * 31 + i) % 1000003
+    return acc
+
+if __name__ == "__main__":
+    with multiprocessing.Pool(3) as pool:
+        pool.map(pool_work, [10] * 3)
+        print("ready", flush=True)
+        while True:
+            pool.map(pool_work, [200000] * 12)
+"""
+
+
+class PythonTreeTest(SprofdTestCase):
+
+    def test_multiprocessing_pool(self):
+        script = self.log_path("pool.py")
+        with open(script, "w") as f:
+            f.write(POOL)
+        p = subprocess.Popen([PYTHON, script], cwd=self.logs, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+
+        def stop():
+            for c in descendants(p.pid):
+                try:
+                    os.kill(c, signal.SIGKILL)
+                except OSError:
+                    pass
+            p.kill()
+            p.wait()
+        self.addCleanup(stop)
+        self.assertEqual(p.stdout.readline(), b"ready\n")
+        kids = descendants(p.pid)
+        prof = self.path("pool.prof")
+        run = self.sprofd("-p", p.pid, "-C", "-F", 200, "-d", 3, "-o", prof, "--processes",
+                          "-n", 0)
+        P = self.check_run(run, prof, 200, pid=p.pid, table=False)
+        key = P.key("pool_work")
+        self.assertEqual(key[0], script, key)
+        self.assertGreater(P.self_samples("pool_work"), 0)
+        procs = {k[2] for k in P.raw if k[2].startswith("process ")}
+        self.assertGreaterEqual(len(procs), 3, procs)
+        assert_tree_released(self, [p.pid] + kids)
