@@ -257,3 +257,69 @@ class PythonTreeTest(SprofdTestCase):
         procs = {k[2] for k in P.raw if k[2].startswith("process ")}
         self.assertGreaterEqual(len(procs), 3, procs)
         assert_tree_released(self, [p.pid] + kids)
+
+
+class GunicornTreeTest(SprofdTestCase):
+    """gunicorn -w 3 --max-requests N under wrk: workers are recycled while
+    sampled, and those born during the run appear with their Python
+    frames."""
+
+    def setUp(self):
+        super().setUp()
+        from test_flask import missing_tools
+        miss = missing_tools()
+        if miss:
+            self.skipTest("not installed: %s (run: make test-deps)" % ", ".join(miss))
+
+    def test_recycled_workers(self):
+        from test_flask import WEB, free_port
+        port = free_port()
+        err = open(self.log_path("gunicorn.log"), "wb")
+        self.addCleanup(err.close)
+        g = subprocess.Popen(["gunicorn", "-w", "3", "--max-requests", "60",
+                              "--max-requests-jitter", "10", "-b", "127.0.0.1:%d" % port,
+                              "--chdir", WEB, "shop:app"], cwd=self.logs,
+                             stdin=subprocess.DEVNULL, stdout=err, stderr=err)
+
+        def stop():
+            if g.poll() is None:
+                g.terminate()
+                try:
+                    g.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    g.kill()
+                    g.wait()
+        self.addCleanup(stop)
+
+        def up():
+            return len(descendants(g.pid)) == 3 and subprocess.run(
+                ["python3", "-c", "import socket,sys; s=socket.create_connection("
+                 "('127.0.0.1', %d), timeout=1)" % port],
+                stderr=subprocess.DEVNULL).returncode == 0
+        if not wait_until(up, 30, 0.2):
+            self.fail("gunicorn did not serve: %s" % read_file(self.log_path("gunicorn.log")))
+        before = set(descendants(g.pid))
+        w = subprocess.Popen(["wrk", "-t", "1", "-c", "4", "-d", "9s", "-s",
+                              os.path.join(WEB, "mix.lua"), "http://127.0.0.1:%d/" % port,
+                              "--", "/cpu", "/hello"],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+        self.addCleanup(lambda: w.poll() is None and w.kill())
+        prof = self.path("g.prof")
+        run = self.sprofd("-p", g.pid, "-C", "-F", 200, "-d", 6, "-o", prof, "--processes",
+                          "-f", "prof,collapsed", "-n", 0)
+        P = self.check_run(run, prof, 200, pid=g.pid, table=False)
+        w.wait(timeout=30)
+        col = read_collapsed(self.path("g.folded"))
+        born = set()
+        for stack, n in col.items():
+            m = re.match(r"process (\d+) ", stack[0])
+            self.assertTrue(m, stack)
+            pid = int(m.group(1))
+            if pid != g.pid and pid not in before and "cpu_view" in stack:
+                born.add(pid)
+        info = "workers at start %r\n%s\n%s" % (sorted(before), P.top(20), run)
+        self.assertTrue(born, "no worker born while sampled ran cpu_view\n" + info)
+        self.assertEqual(P.key("burn")[0], os.path.join(WEB, "shop.py"), info)
+        assert_tree_released(self, [g.pid] + descendants(g.pid))
+        self.assertIsNone(g.poll(), "gunicorn exited")
