@@ -55,6 +55,11 @@ int procfs_parse_schedstat(const char *text, size_t len, uint64_t *ns);
  * out if it cannot be read (the thread is gone). */
 int procfs_read_comm(pid_t pid, pid_t tid, char *out, size_t size);
 
+/* Every descendant of pid alive now, found by the parent PIDs in
+ * /proc/N/stat, parents before their children, in *out (malloc'ed, NULL
+ * when none; the caller frees it). Returns how many. */
+size_t procfs_descendants(pid_t pid, pid_t **out);
+
 /* Reads a small file (under /proc or /proc/sys) into buf, NUL-terminated,
  * at most size - 1 bytes. Returns the bytes read, or -1 with errno set. */
 ssize_t procfs_read_small(const char *path, char *buf, size_t size);

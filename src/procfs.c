@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -246,4 +247,41 @@ int procfs_status_read(pid_t pid, const char *key, long *vals, size_t max)
 	close(fd);
 	free(buf);
 	return n;
+}
+
+size_t procfs_descendants(pid_t pid, pid_t **out)
+{
+	struct { pid_t pid, ppid; } *all = NULL;
+	size_t n = 0, cap = 0, nout = 0, outcap = 0, next = 0;
+	struct dirent *de;
+	DIR *d = opendir("/proc");
+
+	*out = NULL;
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		struct procfs_stat ps;
+		pid_t p = (pid_t)atoi(de->d_name);
+
+		if (p <= 0 || procfs_read_stat(p, 0, &ps) < 0)
+			continue;
+		xgrow((void **)&all, &cap, n + 1, sizeof(*all));
+		all[n].pid = p;
+		all[n].ppid = ps.ppid;
+		n++;
+	}
+	closedir(d);
+	/* Breadth first from pid: each parent before its children. */
+	for (pid_t parent = pid;; parent = (*out)[next++]) {
+		for (size_t i = 0; i < n; i++) {
+			if (all[i].ppid != parent)
+				continue;
+			xgrow((void **)out, &outcap, nout + 1, sizeof(**out));
+			(*out)[nout++] = all[i].pid;
+		}
+		if (next >= nout)
+			break;
+	}
+	free(all);
+	return nout;
 }

@@ -197,6 +197,22 @@ class PreforkTest(SprofdTestCase):
         open(self.log_path("spawn"), "w").close()
         self.assertTrue(wait_until(lambda: not os.path.exists(self.log_path("spawn")), 10))
 
+    def test_dump_children(self):
+        t = self.start_prefork(2)
+        workers = pids_of(self.log_path("pids"))
+        run = self.sprofd("dump", "-p", t.pid, "-C")
+        self.assert_ok(run)
+        heads = re.findall(r"^PID (\d+) \(prefork\): 1 thread$", run.out, re.M)
+        self.assertEqual([int(h) for h in heads], [t.pid] + workers, run.out)
+        for w, fn in zip(workers, ("worker_slot0", "worker_slot1")):
+            part = run.out.split("PID %d (" % w)[1].split("\nPID ")[0]
+            self.assertIn(" %s at " % fn, part, run.out)
+        self.assertIn("nanosleep", run.out.split("PID %d (" % workers[0])[0])
+        assert_tree_released(self, [t.pid] + workers)
+        # Without -C, the master alone.
+        run = self.sprofd("dump", "-p", t.pid)
+        self.assertEqual(len(re.findall(r"^PID \d+ ", run.out, re.M)), 1, run.out)
+
     def test_max_processes(self):
         t = self.start_prefork(3)
         prof = self.path("max.prof")
