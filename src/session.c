@@ -118,6 +118,20 @@ struct session {
 	/* The symbolizers are not thread-safe, and share strs: one user at a
 	 * time. Guards syms too, which grows at an exec. */
 	pthread_mutex_t sym_mu;
+	/* Frames by file and offset, shared by every program that maps the
+	 * same file (the same build ID): the workers of one master name
+	 * libc's addresses once, and libdw reads its DWARF once, not once per
+	 * process. Guarded by sym_mu. */
+	struct strtab *bids;             /* build IDs, interned */
+	struct u64map *shared_files;     /* interned build ID -> index in shared_offs */
+	struct u64map **shared_offs;     /* file offset -> index in shared_fr */
+	size_t nshared_offs, shared_offcap;
+	struct shared_frames {
+		const struct sym_frame *f;   /* the symbolizer's that named it */
+		int n;
+	} *shared_fr;
+	size_t nshared_fr, shared_frcap;
+	uint64_t shared_hits;
 	struct pystage *py;      /* the first process's Python stage (imgs own them) */
 };
 
@@ -281,6 +295,66 @@ static void note_mapping(struct session *s, uint64_t pc)
 		modules_free(mods);
 }
 
+/* The shared frames of the file a pc is in (sym_mu held), with its offset
+ * in the file; NULL when the mapping is unknown or its file has no build
+ * ID (the same path may be another file in another mount namespace). */
+static struct u64map *shared_file(struct session *s, uint64_t pc, uint64_t *off)
+{
+	unsigned image = SAMPLER_IMAGE(pc);
+	uint64_t addr = SAMPLER_ADDR(pc), idx;
+	const struct module_map *mm;
+	const char *bid;
+
+	if (image >= s->nmods || !(mm = modules_find(s->mods[image], addr)) || !mm->build_id[0])
+		return NULL;
+	bid = strtab_intern(s->bids, mm->build_id);
+	if (!u64map_get(s->shared_files, (uint64_t)(uintptr_t)bid, &idx)) {
+		xgrow((void **)&s->shared_offs, &s->shared_offcap, s->nshared_offs + 1,
+		      sizeof(*s->shared_offs));
+		idx = s->nshared_offs++;
+		s->shared_offs[idx] = u64map_new();
+		u64map_put(s->shared_files, (uint64_t)(uintptr_t)bid, idx);
+	}
+	*off = addr - mm->start + mm->offset;
+	return s->shared_offs[idx];
+}
+
+static const struct sym_frame unknown_frame = { .func = "[unknown]", .file = "", .module = "" };
+
+/* The frames of a native pc (sym_mu held, or no other thread left): from
+ * the frames shared by file when another program named the same place,
+ * else from the symbolizer of its own program, shared from then on. */
+static int sym_lookup(struct session *s, uint64_t pc, const struct sym_frame **frames)
+{
+	struct symbolizer *sym = image_sym(s, pc);
+	struct u64map *m;
+	uint64_t off = 0, idx;
+	int n;
+
+	m = shared_file(s, pc, &off);
+	if (m && u64map_get(m, off, &idx)) {
+		s->shared_hits++;
+		*frames = s->shared_fr[idx].f;
+		return s->shared_fr[idx].n;
+	}
+	/* Without a symbolizer (the maps could not be read) nothing has a name. */
+	if (!sym) {
+		*frames = &unknown_frame;
+		return 1;
+	}
+	n = symbolizer_lookup(sym, SAMPLER_ADDR(pc), frames);
+	/* An address the symbolizer found in no module yet (a library just
+	 * loaded: it re-reads the maps later) is asked again next time. */
+	if (m && n > 0 && strcmp((*frames)[n - 1].func, SYM_NAME_UNKNOWN) != 0 &&
+	    strcmp((*frames)[n - 1].func, SYM_NAME_ANON) != 0) {
+		xgrow((void **)&s->shared_fr, &s->shared_frcap, s->nshared_fr + 1,
+		      sizeof(*s->shared_fr));
+		s->shared_fr[s->nshared_fr] = (struct shared_frames){ *frames, n };
+		u64map_put(m, off, s->nshared_fr++);
+	}
+	return n;
+}
+
 /* The symbolizer thread: resolves queued addresses while their modules
  * are surely mapped (a library may be unloaded, or the target may exit,
  * before the profile is written). */
@@ -311,13 +385,13 @@ static void *symbolize_main(void *arg)
 		install_pending(s);
 		for (size_t i = 0; i < n; i++) {
 			const struct sym_frame *f;
-			struct symbolizer *sym = image_sym(s, batch[i]);
 
 			if (PYSTAGE_IS_PY(batch[i]))   /* --- python stage: named already --- */
 				continue;
-			if (sym)
-				symbolizer_lookup(sym, SAMPLER_ADDR(batch[i]), &f);
+			/* The mapping first: its file's build ID finds frames
+			 * another program named already. */
 			note_mapping(s, batch[i]);
+			sym_lookup(s, batch[i], &f);
 		}
 		pthread_mutex_unlock(&s->sym_mu);
 	}
@@ -506,6 +580,8 @@ struct session *session_start(const struct session_opts *o, int *code)
 		eventfd_write(s->req_fd, 1);
 	atomic_init(&s->snap_wanted, false);
 	pthread_mutex_init(&s->sym_mu, NULL);
+	s->bids = strtab_new();
+	s->shared_files = u64map_new();
 	sem_init(&s->attached, 0, 0);
 	pthread_mutex_init(&s->q.mu, NULL);
 	pthread_cond_init(&s->q.cv, NULL);
@@ -573,19 +649,12 @@ int session_join(struct session *s)
 /* Adapts symbolizer_lookup to the profile builder's callback. */
 static int lookup_cb(void *ctx, uint64_t addr, const struct sym_frame **frames)
 {
-	static const struct sym_frame unknown = { .func = "[unknown]", .file = "", .module = "" };
-	struct symbolizer *sym = image_sym(ctx, addr);
-	const struct session *s = ctx;
+	struct session *s = ctx;
 	struct pystage *py = image_py(s, addr);
 
 	if (PYSTAGE_IS_PY(addr) && py)   /* --- python stage --- */
 		return pystage_lookup(py, addr, frames);
-	/* Without a symbolizer (the maps could not be read) nothing has a name. */
-	if (!sym) {
-		*frames = &unknown;
-		return 1;
-	}
-	return symbolizer_lookup(sym, SAMPLER_ADDR(addr), frames);
+	return sym_lookup(s, addr, frames);
 }
 
 /* Takes the names that live threads have now (a thread often names itself
@@ -670,13 +739,31 @@ static void describe(const struct session *s, struct profile_meta *m,
 struct profile *session_profile(struct session *s)
 {
 	struct profile_meta m;
+	struct profile *p;
 
 	install_pending(s);
 	if (stacktab_total(s->stacks) == 0)
 		return NULL;
 	refresh_names(s);
 	describe(s, &m, &s->stats, s->t.threads_seen, s->tnames, s->nprocs, s->tpids, s->pnames);
-	return profile_build(s->stacks, lookup_cb, s, &m, &s->o.prof);
+	p = profile_build(s->stacks, lookup_cb, s, &m, &s->o.prof);
+	if (s->nsyms > 1) {
+		uint64_t resolved = 0, hits, r;
+		unsigned loaded = 0;
+
+		for (size_t i = 0; i < s->nsyms; i++) {
+			if (!s->syms[i])
+				continue;
+			symbolizer_stats(s->syms[i], &r, &hits);
+			resolved += r;
+			loaded += r > 0;
+		}
+		log_debug("symbols: %llu addresses resolved by %u of %zu programs' symbolizers, "
+			  "%llu lookups answered by another program's (same build ID)",
+			  (unsigned long long)resolved, loaded, s->nsyms,
+			  (unsigned long long)s->shared_hits);
+	}
+	return p;
 }
 
 const char *session_comm(const struct session *s)
@@ -731,6 +818,12 @@ void session_free(struct session *s)
 	free(s->imgs);
 	free(s->img_pid);
 	free(s->proc_py);
+	for (size_t i = 0; i < s->nshared_offs; i++)
+		u64map_free(s->shared_offs[i]);
+	free(s->shared_offs);
+	free(s->shared_fr);
+	u64map_free(s->shared_files);
+	strtab_free(s->bids);
 	u64map_free(s->tpids);
 	u64map_free(s->pnames);
 	stacktab_free(s->stacks);
