@@ -60,6 +60,7 @@ struct target_conf {
 	char *output_dir;     /* with %t expanded */
 	struct keep keep;
 	double cpu_budget;    /* percent of one CPU; 0: none */
+	bool children;        /* Children yes: the process and its descendants */
 };
 
 struct config {

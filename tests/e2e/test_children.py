@@ -15,8 +15,8 @@ import subprocess
 import sys
 import time
 
-from sprofdtest import ROOT, TARGETS, SprofdTestCase, held_threads, read_file, tracer_of, \
-    wait_until
+from sprofdtest import EXIT_OK, TARGETS, SprofdTestCase, read_file, tracer_of, wait_until
+from test_daemon import DaemonTestCase
 from test_formats import pprof_stacks, read_collapsed, read_pprof
 
 PYTHON = "/usr/bin/python3"
@@ -339,3 +339,51 @@ class GunicornTreeTest(SprofdTestCase):
         self.assertEqual(P.key("burn")[0], os.path.join(WEB, "shop.py"), info)
         assert_tree_released(self, [g.pid] + descendants(g.pid))
         self.assertIsNone(g.poll(), "gunicorn exited")
+
+
+class DaemonChildrenTest(DaemonTestCase):
+    """The daemon: sprofd ctl profile PID -C (root only), and a target with
+    Children yes."""
+
+    def start_prefork(self, workers):
+        t = self.start_target("prefork", self.logs, workers)
+        self.addCleanup(lambda: open(self.log_path("stop"), "w").close())
+        return t, pids_of(self.log_path("pids"))
+
+    def test_ctl_profile_children(self):
+        t, workers = self.start_prefork(2)
+        self.start_daemon(self.base_conf())
+        out = self.path("tree.prof")
+        run = self.sprofd("ctl", "-S", self.sock, "profile", t.pid, "-C", "-d", "1.5",
+                          "-o", out, "-n", 0)
+        self.assert_ok(run)
+        P = self.load_profile(out, 100)
+        for fn in ("worker_slot0", "worker_slot1"):
+            self.assertGreater(P.cc(fn), 0, "%s\n%s" % (P.top(20), run))
+        # Without -C, the master alone: no worker's function.
+        run = self.sprofd("ctl", "-S", self.sock, "profile", t.pid, "-d", "1", "-m", "wall",
+                          "-o", self.path("one.prof"), "-n", 0)
+        self.assert_ok(run)
+        self.assertFalse(self.load_profile(self.path("one.prof"), 100).has("worker_slot0"))
+        assert_tree_released(self, [t.pid] + workers)
+
+    def test_children_yes(self):
+        t, workers = self.start_prefork(2)
+        conf = self.base_conf() + ("Target tree\n\tProcess pid %d\n\tChildren yes\n"
+                                   "\tInterval 1h\n\tDuration 1\n\tOutputDir %s/%%t\n"
+                                   % (t.pid, self.out))
+        check = self.sprofd("-t", "-c", self.write_conf(conf, "check.conf"))
+        self.assert_ok(check)
+        self.start_daemon(conf)
+        self.assert_ok(self.sprofd("ctl", "-S", self.sock, "run", "tree"))
+        tdir = os.path.join(self.out, "tree")
+        self.assertTrue(wait_until(lambda: self.regular_profiles(tdir), 30, 0.1),
+                        "no profile in %s" % tdir)
+        name = sorted(self.regular_profiles(tdir))[0]
+        P = self.load_profile(os.path.join(tdir, name), 100)
+        for fn in ("worker_slot0", "worker_slot1"):
+            self.assertGreater(P.cc(fn), 0, P.top(20))
+        assert_tree_released(self, [t.pid] + workers)
+        bad = self.sprofd("-t", "-c", self.write_conf(conf.replace("Children yes",
+                                                                   "Children maybe"), "bad.conf"))
+        self.assertNotEqual(bad.rc, EXIT_OK, str(bad))
