@@ -213,6 +213,23 @@ class PreforkTest(SprofdTestCase):
         run = self.sprofd("dump", "-p", t.pid)
         self.assertEqual(len(re.findall(r"^PID \d+ ", run.out, re.M)), 1, run.out)
 
+    def test_worker_killed_mid_run(self):
+        t = self.start_prefork(3)
+        workers = pids_of(self.log_path("pids"))
+        prof = self.path("kill.prof")
+        p = self.spawn_sprofd("-p", t.pid, "-C", "-F", 1000, "-d", 2.5, "-o", prof, "-n", 0)
+        self.wait_attached(p, t)
+        self.assertTrue(wait_until(lambda: tracer_of(workers[1]), 10))
+        time.sleep(0.7)
+        os.kill(workers[1], signal.SIGKILL)
+        run = self.finish(p, 60)
+        P = self.check_run(run, prof, 1000, pid=t.pid, table=False)
+        # Its master saw it killed by SIGKILL, as without sprofd.
+        self.assertEqual(exits_of(self.log_path("exits")).get(workers[1]), "sig 9")
+        self.assertGreater(P.cc("worker_slot1"), 0, P.top(20))
+        assert_tree_released(self, [t.pid, workers[0], workers[2]])
+        self.assertIsNone(read_file(self.log_path("eintr")), "master saw EINTR")
+
     def test_max_processes(self):
         t = self.start_prefork(3)
         prof = self.path("max.prof")
@@ -273,6 +290,39 @@ class PythonTreeTest(SprofdTestCase):
         procs = {k[2] for k in P.raw if k[2].startswith("process ")}
         self.assertGreaterEqual(len(procs), 3, procs)
         assert_tree_released(self, [p.pid] + kids)
+
+
+class ScriptTest(SprofdTestCase):
+    """A shell script that starts a Python program: the shell's child,
+    forked then exec'ed into python3, shows its Python frames."""
+
+    def test_shell_starts_python(self):
+        prog = self.log_path("busy.py")
+        with open(prog, "w") as f:
+            f.write("import sys\n\ndef script_work():\n    acc = 0\n    while True:\n"
+                    "        for i in range(100000):\n            acc = (acc * 31 + i) % 1000003\n\n"
+                    "print('ready', flush=True)\nscript_work()\n")
+        sh = subprocess.Popen(["sh", "-c", "sleep 1; %s %s; echo done" % (PYTHON, prog)],
+                              cwd=self.logs, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL)
+
+        def stop():
+            for c in descendants(sh.pid):
+                try:
+                    os.kill(c, signal.SIGKILL)
+                except OSError:
+                    pass
+            sh.kill()
+            sh.wait()
+        self.addCleanup(stop)
+        prof = self.path("sh.prof")
+        # Attached to the shell before it starts python3.
+        run = self.sprofd("-p", sh.pid, "-C", "-F", 200, "-d", 3, "-o", prof, "-n", 0)
+        P = self.check_run(run, prof, 200, pid=sh.pid, table=False)
+        key = P.key("script_work")
+        self.assertEqual(key[0], prog, key)
+        self.assertGreater(P.self_samples("script_work"), 0, P.top(15))
+        assert_tree_released(self, [sh.pid] + descendants(sh.pid))
 
 
 class GunicornTreeTest(SprofdTestCase):
