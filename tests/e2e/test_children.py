@@ -15,7 +15,8 @@ import subprocess
 import sys
 import time
 
-from sprofdtest import EXIT_OK, TARGETS, SprofdTestCase, read_file, tracer_of, wait_until
+from sprofdtest import EXIT_OK, TARGETS, SprofdTestCase, held_threads, read_file, tracer_of, \
+    wait_until
 from test_daemon import DaemonTestCase
 from test_formats import pprof_stacks, read_collapsed, read_pprof
 
@@ -77,14 +78,17 @@ class PreforkTest(SprofdTestCase):
         self.addCleanup(lambda: open(self.log_path("stop"), "w").close())
         return t
 
-    def assert_running(self, pids):
-        """Each process still there uses CPU (a worker burns without end)."""
+    def assert_running(self, pids, timeout=10):
+        """Each process still there uses CPU (a worker burns without end),
+        within timeout seconds (the machine may be loaded)."""
         before = {p: cpu_ticks(p) for p in pids}
-        time.sleep(0.5)
         for p, t0 in before.items():
-            t1 = cpu_ticks(p)
-            if t0 is not None and t1 is not None:
-                self.assertGreater(t1, t0, "worker %d made no progress" % p)
+            if t0 is None:
+                continue
+            moved = wait_until(lambda: (cpu_ticks(p) or t0) > t0 or cpu_ticks(p) is None,
+                               timeout, 0.05)
+            self.assertTrue(moved, "worker %d made no progress in %d s: %s" % (
+                p, timeout, held_threads(p)))
 
     def test_tree_with_births_deaths_and_exec(self):
         t = self.start_prefork(3, short_ms=1500)
