@@ -1,5 +1,6 @@
-/* attach.h: the ptrace side of one target process: seizing every thread,
- * following new ones, decoding waitpid results, re-delivering the target's
+/* attach.h: the ptrace side of a target: one process or several (given
+ * PIDs, and with children their descendants, also those forked later),
+ * seizing every thread, following new ones, decoding waitpid results, re-delivering the target's
  * signals, honouring job control, and telling the caller when a thread it
  * interrupted is stopped and ready to be captured. All calls must come from
  * the one thread that attached (ptrace ties tracees to a thread); when that
@@ -30,6 +31,7 @@ enum thread_state {
  * keyed by tid, and learn of births and exits through target_watch. */
 struct thread {
 	pid_t tid;
+	unsigned proc;          /* its process: index into target.procs */
 	enum thread_state state;
 	uint64_t interrupt_ns;  /* when the pending interrupt was sent */
 	bool asked;             /* on the list that target_next_stop asks first */
@@ -48,17 +50,46 @@ typedef void (*target_watch_fn)(void *ctx, pid_t tid, enum thread_event ev);
 
 #define TARGET_MAX_WATCHERS 4
 
-struct target {
+/* One process of the target. Entries are never removed: indexes stay
+ * valid for the whole session, and a process that exited keeps its
+ * entry (gone). */
+struct tproc {
 	pid_t pid;
 	char comm[64];
+	unsigned threads_seen;    /* distinct threads over the session */
+	uint64_t seen_ns;         /* when it was held (mono_ns): attach, or its
+				   * first stop after its fork */
+	bool gone;                /* exited */
+	bool execed;
+	unsigned execs;           /* how many times it called execve */
+	int exit_status;          /* wait status of its leader, when gone */
+};
+
+/* How a target is made up (target_attach_set). */
+struct target_opts {
+	bool children;            /* descendants too, those alive and those born */
+	unsigned max_procs;       /* at most this many processes; 0: no bound */
+};
+
+#define TARGET_MAX_PROCS_DEFAULT 256
+
+struct target {
+	pid_t pid;                /* the first process (procs[0]) */
+	char comm[64];
+	struct tproc *procs;
+	size_t nprocs, proccap;
+	size_t nlive;             /* processes not gone */
+	struct target_opts opts;
+	bool warned_max;          /* said once that max_procs was reached */
 	struct thread *threads;   /* live threads; order changes on removal */
 	size_t nthreads, cap;
 	struct u64map *index;     /* tid -> slot in threads */
 	unsigned threads_seen;    /* distinct threads over the session */
-	bool gone;                /* the whole process has exited */
-	bool execed;              /* it called execve: old addresses are void */
-	unsigned execs;           /* how many times; see target_next_stop */
-	int exit_status;          /* wait status of the leader, when gone */
+	bool gone;                /* every process has exited */
+	bool execed;              /* one called execve: old addresses are void */
+	unsigned execs;           /* how many times, over all processes; see
+				   * target_next_stop */
+	int exit_status;          /* wait status of the first one's leader */
 	/* Threads that target_next_stop asks by tid before (or instead of)
 	 * asking about every tracee at once, which costs the kernel a walk
 	 * over all of them: those with an interrupt outstanding, and those a
@@ -81,6 +112,18 @@ struct target {
  * and what to do, and returns an exit code from sprofd.h (never EXIT_OK);
  * on success returns EXIT_OK. */
 int target_attach(struct target *t, pid_t pid);
+/* The same for several processes (pids[0] first), and with o->children
+ * every descendant of each, found in /proc once the parents are held (so
+ * none forked meanwhile is missed: the kernel traces those from birth),
+ * and every process forked while traced. A given PID that cannot be
+ * traced fails the whole; a descendant that cannot is skipped with one
+ * line. o may be NULL (one process, no children). */
+int target_attach_set(struct target *t, const pid_t *pids, size_t n, const struct target_opts *o);
+/* The process of a thread. */
+static inline struct tproc *target_proc(struct target *t, const struct thread *th)
+{
+	return &t->procs[th->proc];
+}
 /* Sends PTRACE_INTERRUPT to a running thread. Returns 0 or -1 (gone). */
 int target_interrupt(struct target *t, struct thread *th);
 /* Handles pending ptrace events without blocking. Returns a thread that is

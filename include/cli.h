@@ -32,5 +32,8 @@ struct cli {
  * afresh, so it may be called more than once. Returns EXIT_OK, or
  * EXIT_USAGE after logging why. */
 int profile_parse_args(int argc, char **argv, struct cli *cli);
+/* Adds the PIDs of a -p value ("1234" or "1,2,3") to so (pid is the
+ * first). Returns 0, or -1 after logging why. */
+int parse_pids(const char *arg, struct session_opts *so);
 
 #endif

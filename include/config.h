@@ -61,6 +61,7 @@ struct target_conf {
 	struct keep keep;
 	double cpu_budget;    /* percent of one CPU; 0: none */
 	char *split;          /* Split: flask, django or a function; NULL: none */
+	bool children;        /* Children yes: the process and its descendants */
 };
 
 struct config {

@@ -44,6 +44,7 @@ struct ctl_request {
 	enum sample_mode mode;
 	char formats[128];
 	int rows;             /* of the console table; 0: none */
+	bool children;        /* and every descendant of pid (sprofd -C) */
 	char target[80];
 };
 

@@ -19,6 +19,7 @@
 struct procfs_stat {
 	char comm[64];            /* between the first '(' and the last ')' */
 	char state;               /* R, S, D, T, t, Z, X... */
+	pid_t ppid;               /* field 4: the parent */
 	unsigned long flags;      /* field 9, the kernel's PF_* bits */
 	unsigned long long start; /* field 22: start time, clock ticks after boot */
 };
@@ -53,6 +54,11 @@ int procfs_parse_schedstat(const char *text, size_t len, uint64_t *ns);
  * may hold others; it may also be empty). Returns 0, or -1 leaving "?" in
  * out if it cannot be read (the thread is gone). */
 int procfs_read_comm(pid_t pid, pid_t tid, char *out, size_t size);
+
+/* Every descendant of pid alive now, found by the parent PIDs in
+ * /proc/N/stat, parents before their children, in *out (malloc'ed, NULL
+ * when none; the caller frees it). Returns how many. */
+size_t procfs_descendants(pid_t pid, pid_t **out);
 
 /* Reads a small file (under /proc or /proc/sys) into buf, NUL-terminated,
  * at most size - 1 bytes. Returns the bytes read, or -1 with errno set. */

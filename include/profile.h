@@ -24,7 +24,8 @@
  *
  * With opts.threads, every stack has one more, outermost frame, the thread
  * "thread TID (NAME)" (file '~', line 0), in both views; its location has
- * address 0.
+ * address 0. With opts.processes, one more outside it (or outermost
+ * without threads), the process "process PID (COMM)", the same way.
  *
  * An empty stack counts as one frame at address 0. */
 #ifndef SPROFD_PROFILE_H
@@ -88,6 +89,7 @@ struct pstack {
 	uint32_t loc, n;    /* stack_locs[loc .. loc + n): location indexes, leaf
 			     * first (with opts.threads the last is the thread) */
 	pid_t tid;
+	pid_t pid;          /* the thread's process; 0 if unknown */
 	bool truncated;     /* cut at the depth limit */
 	uint64_t count;     /* samples */
 };
@@ -95,6 +97,7 @@ struct pstack {
 /* A thread that was sampled. */
 struct ptask {
 	pid_t tid;
+	pid_t pid;          /* its process; 0 if unknown */
 	const char *name;   /* its command name; "" if unknown */
 	uint64_t samples;
 	uint32_t loc;       /* its location with opts.threads, else PROFILE_NONE */
@@ -111,6 +114,7 @@ struct profile_meta {
 	pid_t pid;
 	char comm[64];
 	unsigned nthreads;     /* threads seen over the whole session */
+	unsigned nprocs;       /* processes seen (0 or 1: the one of pid) */
 	double duration;       /* seconds sampled */
 	double hz;             /* requested rate */
 	uint64_t ticks;        /* timer ticks taken */
@@ -121,6 +125,11 @@ struct profile_meta {
 	/* tid -> thread name (a const char * stored as uint64_t), or NULL.
 	 * Read during profile_build only. */
 	const struct u64map *thread_names;
+	/* tid -> its process's PID, and PID -> the process's name (a const
+	 * char * stored as uint64_t); either may be NULL. Read during
+	 * profile_build only. */
+	const struct u64map *thread_pids;
+	const struct u64map *proc_names;
 	/* The target's executable mappings, for pprof: modules[i] those of
 	 * the i-th program it ran (see image_shift); the array or an entry
 	 * may be NULL if unknown. Read during profile_build only. */
@@ -140,6 +149,7 @@ struct profile_meta {
 /* How stacks become functions. */
 struct profile_opts {
 	bool threads;  /* keep threads apart: "thread TID (name)" as outermost frame */
+	bool processes; /* keep processes apart: "process PID (name)", outside threads */
 	bool lines;    /* key entries by the sampled source line, not the function */
 };
 

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/types.h>
+
 struct target;
 struct stacktab;
 struct pystage;
@@ -20,14 +22,17 @@ struct pystage;
 /* Called with each stack the first time it is seen (leaf first). */
 typedef void (*sampler_new_stack_fn)(void *ctx, const uint64_t *pcs, int n);
 
-/* A target that execs goes on being sampled in its new program. The pcs of
- * each program (image) carry its number, 0 for the one attached to, in
- * their top bits, above every user-space address, so that two programs'
- * addresses never merge and each can be symbolized with its own. After
- * SAMPLER_MAX_IMAGE programs the session ends at the next exec. */
-#define SAMPLER_IMAGE_SHIFT 56
-#define SAMPLER_MAX_IMAGE   127
-#define SAMPLER_IMAGE(pc)   ((unsigned)((pc) >> SAMPLER_IMAGE_SHIFT))
+/* Each program a process of the target runs (an image: the one it ran when
+ * attached, or one it exec'ed into; each process of a tree has its own) has
+ * a number, 0 for the first process's program at attach, and its pcs carry
+ * that number in bits 48-62, above every user-space address (bit 63 marks
+ * Python frames, pystage.h), so that two programs' addresses never merge
+ * and each can be symbolized with its own maps. Past SAMPLER_MAX_IMAGE
+ * programs, new ones are not sampled (the session ends if that leaves
+ * none). */
+#define SAMPLER_IMAGE_SHIFT 48
+#define SAMPLER_MAX_IMAGE   0x7fffu
+#define SAMPLER_IMAGE(pc)   ((unsigned)((pc) >> SAMPLER_IMAGE_SHIFT) & SAMPLER_MAX_IMAGE)
 #define SAMPLER_ADDR(pc)    ((pc) & ((1ull << SAMPLER_IMAGE_SHIFT) - 1))
 
 enum sample_mode {
@@ -58,13 +63,14 @@ struct sampler_conf {
 	 * profile keeps its time scale when its rate is lowered. */
 	int req_fd;
 	unsigned (*on_request)(void *ctx);
-	/* Called (or NULL) on the tracing thread when the target has exec'ed
-	 * and every stack of the old program is counted: stacks with image
-	 * number image follow. */
-	void (*on_exec)(void *ctx, unsigned image);
-	/* Python frames (pystage.h), or NULL: read at each stop, merged
-	 * before a stack is counted. */
-	struct pystage *py;
+	/* Called on the tracing thread when a program starts to be sampled:
+	 * image (see above) is that of process pid (proc: its index in the
+	 * target's procs), the one it runs at attach or at its birth, or with
+	 * exec one it exec'ed into, once every stack of its old program is
+	 * counted. Returns the process's Python stage (pystage.h: read at each
+	 * stop, merged before a stack is counted), or NULL. Must be set. */
+	struct pystage *(*on_image)(void *ctx, unsigned image, pid_t pid, unsigned proc,
+				    bool exec);
 };
 
 struct sampler_stats {
@@ -81,8 +87,9 @@ struct sampler_stats {
 	uint64_t stack_bytes;     /* bytes of stack copied */
 };
 
-/* Samples t until the duration is over, stop_fd fires, or the target is
- * gone (or execs once more after SAMPLER_MAX_IMAGE). Adds every stack to st
+/* Samples every process of t until the duration is over, stop_fd fires,
+ * or every process is gone (or none left can be sampled, past
+ * SAMPLER_MAX_IMAGE). Adds every stack to st
  * and hands new ones to on_new (which may be NULL). Returns 0, or -1 on a
  * setup failure (logged). */
 int sampler_run(struct target *t, const struct sampler_conf *c, struct stacktab *st,

@@ -1,4 +1,5 @@
-/* session.h: one profile of one target, from attach to the finished
+/* session.h: one profile of one target (one process, several, or a
+ * process tree), from attach to the finished
  * profile: runs the tracing thread (which attaches, samples and, by ending,
  * detaches), and afterwards builds the function view. Owns the stack table,
  * the symbolizer and its strings until session_free. */
@@ -18,8 +19,15 @@ struct profile;
 struct session;
 struct split_rule;
 
+/* Most PIDs -p takes. */
+#define SESSION_MAX_PIDS 64
+
 struct session_opts {
-	pid_t pid;
+	pid_t pid;          /* the first process; with npids, pids[0] */
+	pid_t pids[SESSION_MAX_PIDS];
+	size_t npids;       /* 0: pid alone */
+	bool children;      /* and every descendant, also those born later */
+	unsigned max_procs; /* at most this many processes (0: the default) */
 	unsigned hz;
 	double duration;    /* seconds; 0: until session_stop or target exit */
 	int max_depth;
@@ -61,10 +69,12 @@ void session_set_stride(struct session *s, unsigned stride);
  * before session_free. */
 struct profile *session_snapshot(struct session *s);
 const char *session_comm(const struct session *s);
+/* How many processes were attached to at the start. */
+unsigned session_processes(const struct session *s);
 /* The Python stage (pystage.h), or NULL with no_python. */
 const struct pystage *session_python(const struct session *s);
 const struct sampler_stats *session_stats(const struct session *s);
-/* Whether the target exited (and its wait status), or exec'ed. */
+/* Whether the first process exited (and its wait status), or exec'ed. */
 int session_target_gone(const struct session *s, int *status);
 int session_target_execed(const struct session *s);
 void session_free(struct session *s);

@@ -24,6 +24,7 @@ struct work {
 	double duration;
 	bool open_ended;           /* on demand: until the client stops it */
 	enum sample_mode mode;
+	bool children;             /* and every descendant (sprofd -C) */
 	int max_depth;
 	const char *formats;
 	const char *dir;           /* scheduled: the output directory */

@@ -60,7 +60,7 @@ static void tell(struct target *t, pid_t tid, enum thread_event ev)
 		t->watch[i].fn(t->watch[i].ctx, tid, ev);
 }
 
-static struct thread *thread_add(struct target *t, pid_t tid)
+static struct thread *thread_add(struct target *t, pid_t tid, unsigned proc)
 {
 	struct thread *th;
 
@@ -68,10 +68,12 @@ static struct thread *thread_add(struct target *t, pid_t tid)
 	th = &t->threads[t->nthreads];
 	memset(th, 0, sizeof(*th));
 	th->tid = tid;
+	th->proc = proc;
 	th->state = TS_RUNNING;
 	u64map_put(t->index, (uint64_t)tid, t->nthreads);
 	t->nthreads++;
 	t->threads_seen++;
+	t->procs[proc].threads_seen++;
 	tell(t, tid, THREAD_BORN);
 	return th;
 }
@@ -80,21 +82,54 @@ static struct thread *thread_add(struct target *t, pid_t tid)
 static void thread_reset(struct target *t, struct thread *th)
 {
 	pid_t tid = th->tid;
+	unsigned proc = th->proc;
 
 	memset(th, 0, sizeof(*th));
 	th->tid = tid;
+	th->proc = proc;
 	th->state = TS_RUNNING;
 	tell(t, tid, THREAD_GONE);
 	tell(t, tid, THREAD_BORN);
 }
 
-/* Whether tid is a thread of the target (and not some other process). */
-static bool is_our_thread(const struct target *t, pid_t tid)
+/* The index of the live process with this PID, or -1. */
+static long proc_find(const struct target *t, pid_t pid)
 {
-	char path[64];
+	for (size_t i = t->nprocs; i-- > 0;)
+		if (t->procs[i].pid == pid && !t->procs[i].gone)
+			return (long)i;
+	return -1;
+}
 
-	snprintf(path, sizeof(path), "/proc/%d/task/%d", (int)t->pid, (int)tid);
-	return access(path, F_OK) == 0;
+/* Adds a process (no threads yet); returns its index. */
+static unsigned proc_add(struct target *t, pid_t pid)
+{
+	struct tproc *p;
+
+	xgrow((void **)&t->procs, &t->proccap, t->nprocs + 1, sizeof(*t->procs));
+	p = &t->procs[t->nprocs];
+	memset(p, 0, sizeof(*p));
+	p->pid = pid;
+	p->seen_ns = mono_ns();
+	procfs_read_comm(pid, 0, p->comm, sizeof(p->comm));
+	p->comm[strcspn(p->comm, "\n")] = '\0';
+	t->nlive++;
+	return (unsigned)t->nprocs++;
+}
+
+/* A process left: its leader's exit was reported. */
+static void proc_gone(struct target *t, unsigned i, int status)
+{
+	struct tproc *p = &t->procs[i];
+
+	if (p->gone)
+		return;
+	p->gone = true;
+	p->exit_status = status;
+	if (i == 0)
+		t->exit_status = status;
+	if (--t->nlive == 0)
+		t->gone = true;
 }
 
 static void thread_remove(struct target *t, pid_t tid)
@@ -119,22 +154,22 @@ static void cont(pid_t tid, int sig)
 }
 
 /* Explains a refused PTRACE_SEIZE: another tracer, or missing privilege. */
-static int explain_eperm(struct target *t)
+static int explain_eperm(pid_t pid, const char *pcomm)
 {
-	long tracer = status_field(t->pid, "TracerPid:");
+	long tracer = status_field(pid, "TracerPid:");
 	char comm[64], scope[16] = "";
-	long uid = status_field(t->pid, "Uid:");
+	long uid = status_field(pid, "Uid:");
 
 	if (tracer > 0) {
 		procfs_read_comm((pid_t)tracer, 0, comm, sizeof(comm));
 		log_err("PID %d (%s) is already traced by PID %ld (%s); detach that tracer first "
-			"(a process can have only one)", (int)t->pid, t->comm, tracer, comm);
+			"(a process can have only one)", (int)pid, pcomm, tracer, comm);
 		return EXIT_TRACED;
 	}
 	if (procfs_read_small("/proc/sys/kernel/yama/ptrace_scope", scope, sizeof(scope)) > 0)
 		scope[strcspn(scope, "\n")] = '\0';
 	log_err("not permitted to trace PID %d (%s, uid %ld): run sprofd as root, or as the same "
-		"user with CAP_SYS_PTRACE%s%s%s", (int)t->pid, t->comm, uid,
+		"user with CAP_SYS_PTRACE%s%s%s", (int)pid, pcomm, uid,
 		scope[0] ? " or with kernel.yama.ptrace_scope=0 (it is " : "",
 		scope, scope[0] ? " here)" : "");
 	return EXIT_PERM;
@@ -142,67 +177,82 @@ static int explain_eperm(struct target *t)
 
 /* Checks the target before attaching: ourselves, gone, zombie, kthread,
  * already traced. Returns EXIT_OK or the exit code after logging. */
-static int check_target(struct target *t)
+static int check_target(pid_t pid, char *comm, size_t commsz)
 {
 	struct procfs_stat ps;
 	long tracer;
 
-	if (t->pid == getpid()) {
+	if (pid == getpid()) {
 		log_err("PID %d is sprofd itself; give the PID of the process to profile",
-			(int)t->pid);
+			(int)pid);
 		return EXIT_NO_TARGET;
 	}
-	if (procfs_read_stat(t->pid, 0, &ps) < 0) {
+	if (procfs_read_stat(pid, 0, &ps) < 0) {
 		if (errno != EINVAL) {
-			log_err("no process with PID %d", (int)t->pid);
+			log_err("no process with PID %d", (int)pid);
 			return EXIT_NO_TARGET;
 		}
-		log_err("cannot parse /proc/%d/stat", (int)t->pid);
+		log_err("cannot parse /proc/%d/stat", (int)pid);
 		return EXIT_INTERNAL;
 	}
-	procfs_read_comm(t->pid, 0, t->comm, sizeof(t->comm));
+	procfs_read_comm(pid, 0, comm, commsz);
 	/* It names the process in messages: one line, up to any newline. */
-	t->comm[strcspn(t->comm, "\n")] = '\0';
+	comm[strcspn(comm, "\n")] = '\0';
 	if (ps.state == 'Z' || ps.state == 'X') {
 		log_err("PID %d (%s) is a zombie: it has exited and has nothing left to profile",
-			(int)t->pid, t->comm);
+			(int)pid, comm);
 		return EXIT_NO_TARGET;
 	}
 	if (ps.flags & PROCFS_PF_KTHREAD) {
 		log_err("PID %d (%s) is a kernel thread; sprofd profiles user-space processes "
-			"(perf record -a covers the kernel)", (int)t->pid, t->comm);
+			"(perf record -a covers the kernel)", (int)pid, comm);
 		return EXIT_NO_TARGET;
 	}
-	tracer = status_field(t->pid, "TracerPid:");
+	tracer = status_field(pid, "TracerPid:");
 	if (tracer > 0)
-		return explain_eperm(t);
+		return explain_eperm(pid, comm);
 	return EXIT_OK;
 }
 
-/* Seizes every thread listed in /proc/PID/task that we do not hold yet.
- * Returns the number newly seized, or -1 with *code set. */
-static int seize_new(struct target *t, int *code)
+/* The ptrace options of every tracee: with children, forks are followed
+ * (the kernel traces the child from its birth, so none is missed). */
+static long seize_opts(const struct target *t)
 {
+	long opts = PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC;
+
+	if (t->opts.children)
+		opts |= PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK;
+	return opts;
+}
+
+/* Seizes every thread listed in /proc/PID/task of process proc that we do
+ * not hold yet. Returns the number newly seized, or -1 with *code set
+ * (logged); for a descendant (child) that could not be seized at all, -2
+ * after one line saying it is skipped. */
+static int seize_new(struct target *t, unsigned proc, bool child, int *code)
+{
+	pid_t pid = t->procs[proc].pid;
 	char path[64];
 	struct dirent *de;
-	int added = 0;
+	int added = 0, err;
 	DIR *d;
 
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)t->pid);
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
 	d = opendir(path);
 	if (!d) {
-		log_err("no process with PID %d", (int)t->pid);
+		if (child)
+			return -2;   /* exited meanwhile */
+		log_err("no process with PID %d", (int)pid);
 		*code = EXIT_NO_TARGET;
 		return -1;
 	}
 	while ((de = readdir(d))) {
 		pid_t tid = (pid_t)atoi(de->d_name);
-		long opts = PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC;
 
 		if (tid <= 0 || thread_find(t, tid))
 			continue;
-		if (ptrace(PTRACE_SEIZE, tid, NULL, (void *)opts) == 0) {
-			thread_add(t, tid);
+		if (ptrace(PTRACE_SEIZE, tid, NULL, (void *)seize_opts(t)) == 0) {
+			thread_add(t, tid, proc);
 			added++;
 			continue;
 		}
@@ -210,17 +260,29 @@ static int seize_new(struct target *t, int *code)
 			continue;   /* exited since the listing */
 		if (errno == EPERM && t->nthreads > 0 &&
 		    status_field(tid, "TracerPid:") == (long)gettid()) {
-			/* A clone of a thread we hold: traced from birth. */
-			thread_add(t, tid);
+			/* A clone or fork of a thread we hold: traced from birth. */
+			thread_add(t, tid, proc);
 			added++;
 			continue;
 		}
+		err = errno;
 		closedir(d);
-		if (errno == EPERM) {
-			*code = explain_eperm(t);
+		if (child && t->procs[proc].threads_seen == 0) {
+			long tracer = status_field(pid, "TracerPid:");
+
+			if (err == EPERM && tracer > 0)
+				log_warn("skipping PID %d (%s), a child: it is traced by PID %ld",
+					 (int)pid, t->procs[proc].comm, tracer);
+			else
+				log_warn("skipping PID %d (%s), a child: cannot trace it: %s",
+					 (int)pid, t->procs[proc].comm, strerror(err));
+			return -2;
+		}
+		if (err == EPERM) {
+			*code = explain_eperm(pid, t->procs[proc].comm);
 		} else {
-			log_err("cannot attach to thread %d of PID %d: %s", (int)tid, (int)t->pid,
-				strerror(errno));
+			log_err("cannot attach to thread %d of PID %d: %s", (int)tid, (int)pid,
+				strerror(err));
 			*code = EXIT_INTERNAL;
 		}
 		return -1;
@@ -229,29 +291,112 @@ static int seize_new(struct target *t, int *code)
 	return added;
 }
 
-int target_attach(struct target *t, pid_t pid)
+/* Seizes every thread of process proc, repeating while new ones appear.
+ * Returns as seize_new: >= 0 on success. */
+static int seize_proc(struct target *t, unsigned proc, bool child, int *code)
 {
-	int code = EXIT_OK, n, rounds = 0;
+	int n, rounds = 0;
 
-	memset(t, 0, sizeof(*t));
-	t->pid = pid;
-	t->index = u64map_new();
-	code = check_target(t);
-	if (code != EXIT_OK)
-		return code;
 	/* Threads created between listing and seizing are missed by one pass;
 	 * those created by seized threads are traced already. Repeat until a
 	 * pass finds nothing new. */
 	do {
-		n = seize_new(t, &code);
+		n = seize_new(t, proc, child, code);
 		if (n < 0)
-			return code;
+			return n;
 	} while (n > 0 && ++rounds < 100);
-	if (t->nthreads == 0) {
-		log_err("no process with PID %d", (int)pid);
-		return EXIT_NO_TARGET;
+	return 0;
+}
+
+/* Whether one more process may be traced; says once when not. */
+static bool room_for_proc(struct target *t)
+{
+	if (!t->opts.max_procs || t->nlive < t->opts.max_procs)
+		return true;
+	if (!t->warned_max) {
+		log_warn("%u processes traced, the most allowed (--max-processes): further "
+			 "children are not profiled", t->opts.max_procs);
+		t->warned_max = true;
+	}
+	return false;
+}
+
+/* Seizes the descendants of the processes held that we do not hold yet,
+ * found by their parent PID in /proc. Their parents are held already, so
+ * a child forked since is traced by the kernel, and found by the next pass
+ * or its first stop. Returns the number newly held. */
+static int seize_children(struct target *t)
+{
+	struct dirent *de;
+	int added = 0, code;
+	DIR *d = opendir("/proc");
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		pid_t pid = (pid_t)atoi(de->d_name);
+		struct procfs_stat ps;
+		unsigned proc;
+
+		if (pid <= 0 || pid == getpid() || proc_find(t, pid) >= 0)
+			continue;
+		if (procfs_read_stat(pid, 0, &ps) < 0 || proc_find(t, (pid_t)ps.ppid) < 0)
+			continue;
+		if (ps.state == 'Z' || ps.state == 'X' || (ps.flags & PROCFS_PF_KTHREAD))
+			continue;
+		if (!room_for_proc(t))
+			break;
+		proc = proc_add(t, pid);
+		if (seize_proc(t, proc, true, &code) < 0) {
+			/* Nothing of it held: it never was one of ours. */
+			t->procs[proc].gone = true;
+			t->nlive--;
+			continue;
+		}
+		added++;
+	}
+	closedir(d);
+	return added;
+}
+
+int target_attach_set(struct target *t, const pid_t *pids, size_t n, const struct target_opts *o)
+{
+	int code = EXIT_OK, rounds = 0;
+
+	memset(t, 0, sizeof(*t));
+	t->index = u64map_new();
+	if (o)
+		t->opts = *o;
+	for (size_t i = 0; i < n; i++) {
+		char comm[64] = "";
+		unsigned proc;
+
+		if (proc_find(t, pids[i]) >= 0)
+			continue;   /* given twice, or a child of one given before */
+		code = check_target(pids[i], comm, sizeof(comm));
+		if (i == 0) {
+			t->pid = pids[0];
+			memcpy(t->comm, comm, sizeof(t->comm));
+		}
+		if (code != EXIT_OK)
+			return code;
+		proc = proc_add(t, pids[i]);
+		if (seize_proc(t, proc, false, &code) < 0)
+			return code;
+		if (t->procs[proc].threads_seen == 0) {
+			log_err("no process with PID %d", (int)pids[i]);
+			return EXIT_NO_TARGET;
+		}
+		if (t->opts.children)
+			while (seize_children(t) > 0 && ++rounds < 1000)
+				;
 	}
 	return EXIT_OK;
+}
+
+int target_attach(struct target *t, pid_t pid)
+{
+	return target_attach_set(t, &pid, 1, NULL);
 }
 
 void target_ask(struct target *t, pid_t tid)
@@ -311,12 +456,12 @@ static enum wait_result handle_wait(struct target *t, pid_t tid, int st, struct 
 	int sig, ev;
 
 	if (WIFEXITED(st) || WIFSIGNALED(st)) {
+		long proc = proc_find(t, tid);
+
 		t->other_events++;
 		thread_remove(t, tid);
-		if (tid == t->pid) {
-			t->gone = true;
-			t->exit_status = st;
-		}
+		if (proc >= 0)
+			proc_gone(t, (unsigned)proc, st);
 		return WAIT_HANDLED;
 	}
 	if (!WIFSTOPPED(st))
@@ -332,15 +477,21 @@ static enum wait_result handle_wait(struct target *t, pid_t tid, int st, struct 
 	}
 	t->other_events++;
 	if (!th) {
-		/* PTRACE_O_TRACECLONE also traces the child of a clone()
-		 * without CLONE_THREAD whose exit signal is not SIGCHLD: a new
-		 * process, not a thread. Its first stop is all we see of it;
-		 * let it go untraced. */
-		if (!is_our_thread(t, tid)) {
+		/* A new thread, or a new process: with children, the child of
+		 * a fork; PTRACE_O_TRACECLONE also traces the child of a
+		 * clone() without CLONE_THREAD whose exit signal is not
+		 * SIGCHLD. The process a thread belongs to is its Tgid. */
+		long tgid = status_field(tid, "Tgid:");
+		long proc = tgid > 0 ? proc_find(t, (pid_t)tgid) : -1;
+
+		if (proc < 0 && tgid == tid && t->opts.children && room_for_proc(t)) {
+			proc = proc_add(t, tid);
+		} else if (proc < 0) {
+			/* Not followed: its first stop is all we see of it. */
 			ptrace(PTRACE_DETACH, tid, NULL, NULL);
 			return WAIT_HANDLED;
 		}
-		th = thread_add(t, tid);
+		th = thread_add(t, tid, (unsigned)proc);
 	}
 	switch (ev) {
 	case PTRACE_EVENT_CLONE:
@@ -359,8 +510,11 @@ static enum wait_result handle_wait(struct target *t, pid_t tid, int st, struct 
 		if (ptrace(PTRACE_GETEVENTMSG, tid, NULL, &msg) == 0 && (pid_t)msg != tid)
 			thread_remove(t, (pid_t)msg);
 		/* The removal may have moved the entry. */
-		if ((th = thread_find(t, tid)))
+		if ((th = thread_find(t, tid))) {
 			thread_reset(t, th);
+			t->procs[th->proc].execed = true;
+			t->procs[th->proc].execs++;
+		}
 		t->execed = true;
 		t->execs++;
 		cont(tid, 0);
@@ -519,6 +673,9 @@ void target_unwatch(struct target *t, target_watch_fn fn, void *ctx)
 
 void target_fini(struct target *t)
 {
+	free(t->procs);
+	t->procs = NULL;
+	t->nprocs = t->proccap = t->nlive = 0;
 	free(t->threads);
 	t->threads = NULL;
 	free(t->ask);

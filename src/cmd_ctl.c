@@ -18,7 +18,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: sprofd ctl [-S SOCKET] status\n"
-		"       sprofd ctl [-S SOCKET] profile PID [-d SECONDS] [-F HZ] [-m cpu|wall]\n"
+		"       sprofd ctl [-S SOCKET] profile PID [-C] [-d SECONDS] [-F HZ] [-m cpu|wall]\n"
 		"                  [-f LIST] [-o FILE] [-n ROWS] [-q]\n"
 		"       sprofd ctl [-S SOCKET] run TARGET\n"
 		"\n"
@@ -36,6 +36,7 @@ static void usage(FILE *f)
 		"  -o, --output FILE      where to save the first format (default: its own name\n"
 		"                         in the current directory)\n"
 		"  -n, --rows ROWS        rows in the console table (default 20, 0 = none)\n"
+		"  -C, --children         profile the process and all its descendants\n"
 		"  -q, --quiet            print errors only\n"
 		"  -h, --help             this text\n",
 		CONFIG_DEFAULT_SOCKET, SPROFD_HZ_MIN, SPROFD_HZ_MAX, SPROFD_HZ_DEFAULT);
@@ -51,6 +52,7 @@ int cmd_ctl(int argc, char **argv)
 		{ "format", required_argument, NULL, 'f' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "rows", required_argument, NULL, 'n' },
+		{ "children", no_argument, NULL, 'C' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -66,8 +68,11 @@ int cmd_ctl(int argc, char **argv)
 		sock = CONFIG_DEFAULT_SOCKET;
 	ctl_request_init(&r);
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":S:d:F:m:f:o:n:qh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":S:d:F:m:f:o:n:Cqh", longopts, NULL)) != -1) {
 		switch (ch) {
+		case 'C':
+			r.children = true;
+			break;
 		case 'S':
 			sock = optarg;
 			break;

@@ -1,5 +1,6 @@
 /* cmd_dump.c: sprofd dump -p PID: the current stack of every thread of a
- * process, once, like eu-stack -p or py-spy dump. Each thread is stopped
+ * process (with -C, of it and of each descendant, one process after the
+ * other), once, like eu-stack -p or py-spy dump. Each thread is stopped
  * only as long as it takes to copy its registers and stack; unwinding and
  * naming happen after it runs again. A process stopped by job control
  * (kill -STOP) is read as it stands and left stopped. */
@@ -35,6 +36,7 @@
 
 struct dump_opts {
 	pid_t pid;
+	bool children;
 	int max_depth;
 	size_t stack_cap;
 	struct sym_opts sym;
@@ -66,7 +68,7 @@ struct dump {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: sprofd dump -p PID [--no-inline] [--raw-names] [--debuginfod]\n"
+		"usage: sprofd dump -p PID [-C] [--no-inline] [--raw-names] [--debuginfod]\n"
 		"                   [--no-python] [--interp-frames]\n"
 		"                   [--max-depth N] [--stack-size BYTES] [-v]\n"
 		"\n"
@@ -75,6 +77,7 @@ static void usage(FILE *f)
 		"function and source line; frames of inlined functions say (inlined).\n"
 		"\n"
 		"  -p, --pid PID          process to look at\n"
+		"  -C, --children         and each of its descendants, one after the other\n"
 		"      --no-inline        do not show inlined functions as frames\n"
 		"      --raw-names        do not demangle C++ and Rust names\n"
 		"      --debuginfod       fetch missing debug info from debuginfod servers\n"
@@ -119,6 +122,7 @@ static int dump_parse(int argc, char **argv, struct dump_opts *o)
 {
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
+		{ "children", no_argument, NULL, 'C' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
@@ -140,8 +144,11 @@ static int dump_parse(int argc, char **argv, struct dump_opts *o)
 	o->stack_cap = 512 * 1024;
 	opterr = 0;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, ":p:vh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":p:Cvh", longopts, NULL)) != -1) {
 		switch (ch) {
+		case 'C':
+			o->children = true;
+			break;
 		case 'p':
 			if (dump_number(optarg, 1, INT_MAX, false, &v)) {
 				log_err("-p %s: not a process ID (a positive integer)", optarg);
@@ -404,57 +411,50 @@ static void dump_print_thread(struct dump *d, struct dump_thread *dt, struct unw
 		printf("  ... deeper frames not shown (--max-depth %d)\n", d->o.max_depth);
 }
 
-/* Attaches, takes every thread's registers and stack, lets the process
- * go, then unwinds, names and prints each stack. */
-int cmd_dump(int argc, char **argv)
+/* Attaches to one process, takes every thread's registers and stack, lets
+ * the process go, then unwinds, names and prints each stack. A child (-C)
+ * that cannot be attached to is skipped with one line. Adds the stacks
+ * taken to *taken; returns an exit code. */
+static int dump_one(const struct dump_opts *o, pid_t pid, bool child, int sigfd, size_t *taken)
 {
 	struct unwinder *uw = NULL;
 	struct symbolizer *sym = NULL;
 	struct strtab *strs = NULL;
 	uint64_t *pcs = NULL;
 	struct dump d;
-	sigset_t chld;
-	size_t taken = 0;
 	int code;
 
 	memset(&d, 0, sizeof(d));
-	d.sigfd = -1;
-	if ((code = dump_parse(argc, argv, &d.o)) >= 0)
-		return code;
-	/* As for profiling: never ask debuginfod servers unasked. */
-	if (!d.o.sym.debuginfod)
-		unsetenv("DEBUGINFOD_URLS");
-	sigemptyset(&chld);
-	sigaddset(&chld, SIGCHLD);
-	pthread_sigmask(SIG_BLOCK, &chld, NULL);
-	if ((d.sigfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC)) < 0) {
-		log_err("cannot create a signalfd: %s", strerror(errno));
-		return EXIT_INTERNAL;
-	}
-
+	d.o = *o;
+	d.o.pid = pid;
+	d.sigfd = sigfd;
 	/* Decided before seizing, which is what makes a stopped thread
 	 * report its stop. */
-	d.stopped = dump_state(d.o.pid, d.o.pid) == 'T';
-	code = target_attach(&d.t, d.o.pid);
-	if (code != EXIT_OK)
+	d.stopped = dump_state(pid, pid) == 'T';
+	code = target_attach(&d.t, pid);
+	if (code != EXIT_OK) {
+		/* attach said why, in one line: a child is skipped. */
+		if (child)
+			code = EXIT_OK;
 		goto out;
+	}
 	code = EXIT_INTERNAL;
-	if (!(uw = unwinder_new(d.o.pid)))
+	if (!(uw = unwinder_new(pid)))
 		goto out;
 	strs = strtab_new();
 	/* The modules are read while the threads are where they were. */
-	if (!(sym = symbolizer_new(d.o.pid, strs)))
+	if (!(sym = symbolizer_new(pid, strs)))
 		goto out;
 	symbolizer_set_opts(sym, &d.o.sym);
 	if (!d.o.no_python)
-		d.py = pystage_new(d.o.pid, &d.o.py);
+		d.py = pystage_new(pid, &d.o.py);
 
 	d.n = d.t.nthreads;
 	d.th = xcalloc(d.n, sizeof(*d.th));
 	for (size_t i = 0; i < d.n; i++) {
 		d.th[i].tid = target_thread(&d.t, i)->tid;
 		capture_init(&d.th[i].cap, d.o.stack_cap);
-		procfs_read_comm(d.o.pid, d.th[i].tid, d.th[i].comm, sizeof(d.th[i].comm));
+		procfs_read_comm(pid, d.th[i].tid, d.th[i].comm, sizeof(d.th[i].comm));
 		if (!d.th[i].comm[0])
 			snprintf(d.th[i].comm, sizeof(d.th[i].comm), "?");
 	}
@@ -467,18 +467,18 @@ int cmd_dump(int argc, char **argv)
 	/* Every thread runs again (or stays stopped as it was): now the slow
 	 * part. */
 	pcs = xmalloc(sizeof(*pcs) * (size_t)d.o.max_depth);
-	printf("PID %d (", (int)d.o.pid);
+	if (child)
+		putchar('\n');
+	printf("PID %d (", (int)pid);
 	str_escape(stdout, d.t.comm);
 	printf("): %zu thread%s%s\n", d.n, d.n == 1 ? "" : "s", d.stopped ? ", stopped" : "");
 	for (size_t i = 0; i < d.n; i++) {
 		putchar('\n');
 		dump_print_thread(&d, &d.th[i], uw, sym, pcs);
-		taken += d.th[i].taken;
+		*taken += d.th[i].taken;
 	}
 	fflush(stdout);
-	code = taken > 0 ? EXIT_OK : EXIT_NO_SAMPLES;
-	if (taken == 0)
-		log_err("no stack of PID %d could be taken", (int)d.o.pid);
+	code = EXIT_OK;
 out:
 	for (size_t i = 0; i < d.n; i++)
 		capture_fini(&d.th[i].cap);
@@ -489,7 +489,41 @@ out:
 	strtab_free(strs);
 	unwinder_free(uw);
 	target_fini(&d.t);
-	if (d.sigfd >= 0)
-		close(d.sigfd);
+	return code;
+}
+
+int cmd_dump(int argc, char **argv)
+{
+	struct dump_opts o;
+	pid_t *kids = NULL;
+	size_t nkids = 0, taken = 0;
+	sigset_t chld;
+	int code, sigfd;
+
+	if ((code = dump_parse(argc, argv, &o)) >= 0)
+		return code;
+	/* As for profiling: never ask debuginfod servers unasked. */
+	if (!o.sym.debuginfod)
+		unsetenv("DEBUGINFOD_URLS");
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	pthread_sigmask(SIG_BLOCK, &chld, NULL);
+	if ((sigfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC)) < 0) {
+		log_err("cannot create a signalfd: %s", strerror(errno));
+		return EXIT_INTERNAL;
+	}
+	/* The descendants as they are now; each is dumped on its own, so a
+	 * process is stopped only as long as its own threads are copied. */
+	if (o.children)
+		nkids = procfs_descendants(o.pid, &kids);
+	code = dump_one(&o, o.pid, false, sigfd, &taken);
+	for (size_t i = 0; code == EXIT_OK && i < nkids; i++)
+		code = dump_one(&o, kids[i], true, sigfd, &taken);
+	if (code == EXIT_OK && taken == 0) {
+		log_err("no stack of PID %d could be taken", (int)o.pid);
+		code = EXIT_NO_SAMPLES;
+	}
+	free(kids);
+	close(sigfd);
 	return code;
 }

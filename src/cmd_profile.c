@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "attach.h"
 #include "cli.h"
 #include "commands.h"
 #include "log.h"
@@ -29,7 +30,8 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: sprofd -p PID [-F HZ] [-d SECONDS] [-o FILE] [-n ROWS] [-s SORTKEY] [-q]\n"
+		"usage: sprofd -p PID[,PID...] [-C] [-F HZ] [-d SECONDS] [-o FILE] [-n ROWS] [-q]\n"
+		"              [-s SORTKEY] [--processes] [--max-processes N]\n"
 		"              [-m cpu|wall] [--max-depth N] [--stack-size BYTES]\n"
 		"              [--unwind copy|ptrace] [--no-python] [--interp-frames]\n"
 		"              [--split flask|django|FUNCTION] [-v]\n"
@@ -37,7 +39,7 @@ static void usage(FILE *f)
 		"              [--split flask|django|FUNCTION] FILE.prof\n"
 		"       sprofd report --diff [-n ROWS] [-s SORTKEY] [-o DIFF.svg] BEFORE AFTER\n"
 		"       sprofd top -p PID [OPTIONS]                 (live view; sprofd top -h)\n"
-		"       sprofd dump -p PID\n"
+		"       sprofd dump -p PID [-C]\n"
 		"       sprofd -D [-c FILE] [-b] [--syslog] [-v]   (the daemon; see sprofd(8))\n"
 		"       sprofd -t [-c FILE]                         (check the daemon's config)\n"
 		"       sprofd ctl [-S SOCKET] status | profile PID | run TARGET\n"
@@ -46,7 +48,10 @@ static void usage(FILE *f)
 		"Samples the native stacks of the threads of a running process and writes\n"
 		"a pstats .prof file (python3 -m pstats, snakeviz, gprof2dot).\n"
 		"\n"
-		"  -p, --pid PID          process to profile\n"
+		"  -p, --pid PID[,PID...] process(es) to profile (-p may be repeated)\n"
+		"  -C, --children         and all their descendants, those alive now and\n"
+		"                         those born while sampled\n"
+		"      --max-processes N  at most N processes at once (default %d)\n"
 		"  -F, --freq HZ          samples per second per thread (%d-%d, default %d)\n"
 		"  -d, --duration SECS    how long to sample (default: until Ctrl-C or exit)\n"
 		"  -o, --output FILE      profile path (default COMM.PID.TIME.prof)\n"
@@ -63,6 +68,8 @@ static void usage(FILE *f)
 		"      --unwind METHOD    copy (default) or ptrace: unwind while the thread is\n"
 		"                         stopped, word by word (slow; for comparison)\n"
 		"      --threads          keep threads apart (thread as the outermost frame)\n"
+		"      --processes        keep processes apart (process as the outermost frame,\n"
+		"                         outside the thread)\n"
 		"      --lines            one entry per source line instead of per function\n"
 		"      --no-inline        do not report inlined functions as frames\n"
 		"      --raw-names        do not demangle C++ and Rust names\n"
@@ -78,7 +85,7 @@ static void usage(FILE *f)
 		"                         against file:line(function))\n"
 		"  -h, --help             this text\n"
 		"      --version          print the version\n",
-		SPROFD_HZ_MIN, SPROFD_HZ_MAX, SPROFD_HZ_DEFAULT, SPROFD_DEPTH_MAX,
+		TARGET_MAX_PROCS_DEFAULT, SPROFD_HZ_MIN, SPROFD_HZ_MAX, SPROFD_HZ_DEFAULT, SPROFD_DEPTH_MAX,
 		SPROFD_DEPTH_DEFAULT);
 }
 
@@ -91,6 +98,7 @@ static int bad_value(const char *opt, const char *val, const char *range)
 enum {
 	OPT_MAX_DEPTH = 256, OPT_VERSION, OPT_STACK_SIZE, OPT_UNWIND, OPT_THREADS, OPT_LINES,
 	OPT_NO_INLINE, OPT_RAW_NAMES, OPT_DEBUGINFOD, OPT_NO_PYTHON, OPT_INTERP_FRAMES, OPT_SPLIT,
+	OPT_PROCESSES, OPT_MAX_PROCESSES,
 };
 
 /* Parses a byte count with an optional K or M suffix, in [lo, hi]. */
@@ -113,6 +121,38 @@ static int parse_size(const char *s, long lo, long hi, long *out)
 		return -1;
 	*out = v * mult;
 	return 0;
+}
+
+/* Adds the PIDs of a -p value ("1234" or "1,2,3") to so. Returns 0, or -1
+ * after logging why. */
+int parse_pids(const char *arg, struct session_opts *so)
+{
+	char *copy = xasprintf("%s", arg), *save = NULL, *tok;
+	int rc = 0;
+	long v;
+
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (parse_long(tok, 1, INT_MAX, &v)) {
+			bad_value("-p", arg, "not a process ID (a positive integer), or a "
+				  "comma-separated list of them");
+			rc = -1;
+			break;
+		}
+		if (so->npids == SESSION_MAX_PIDS) {
+			bad_value("-p", arg, "at most 64 process IDs (use -C for a process tree)");
+			rc = -1;
+			break;
+		}
+		so->pids[so->npids++] = (pid_t)v;
+	}
+	if (rc == 0 && so->npids == 0) {
+		bad_value("-p", arg, "not a process ID (a positive integer)");
+		rc = -1;
+	}
+	if (rc == 0)
+		so->pid = so->pids[0];
+	free(copy);
+	return rc;
 }
 
 /* The profiling command's options; main() routes with them too. */
@@ -138,13 +178,16 @@ static const struct option longopts[] = {
 	{ "no-python", no_argument, NULL, OPT_NO_PYTHON },
 	{ "interp-frames", no_argument, NULL, OPT_INTERP_FRAMES },
 	{ "split", required_argument, NULL, OPT_SPLIT },
+	{ "children", no_argument, NULL, 'C' },
+	{ "processes", no_argument, NULL, OPT_PROCESSES },
+	{ "max-processes", required_argument, NULL, OPT_MAX_PROCESSES },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
 };
 
 const struct command_options profile_options = {
-	.longopts = longopts, .shortopts = ":p:F:d:o:f:n:s:m:qvh",
+	.longopts = longopts, .shortopts = ":p:CF:d:o:f:n:s:m:qvh",
 };
 
 /* Only fills cli: what it asks for is done by cmd_profile. */
@@ -166,10 +209,21 @@ int profile_parse_args(int argc, char **argv, struct cli *cli)
 	while ((ch = getopt_long(argc, argv, profile_options.shortopts, longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'p':
-			if (parse_long(optarg, 1, INT_MAX, &v))
-				return bad_value("-p", optarg, "not a process ID (a positive integer)");
-			cli->so.pid = (pid_t)v;
+			if (parse_pids(optarg, &cli->so) < 0)
+				return EXIT_USAGE;
 			have_pid = true;
+			break;
+		case 'C':
+			cli->so.children = true;
+			break;
+		case OPT_PROCESSES:
+			cli->so.prof.processes = true;
+			break;
+		case OPT_MAX_PROCESSES:
+			if (parse_long(optarg, 1, 1000000, &v))
+				return bad_value("--max-processes", optarg, "the bound must be a whole "
+						 "number from 1 to 1000000");
+			cli->so.max_procs = (unsigned)v;
 			break;
 		case 'F':
 			if (parse_long(optarg, SPROFD_HZ_MIN, SPROFD_HZ_MAX, &v))
@@ -330,13 +384,18 @@ static bool on_signal(struct session *s, int sigfd, void *arg)
 static int on_started(struct session *s, void *arg)
 {
 	const struct cli *cli = arg;
+	char more[96] = "";
+	unsigned np = session_processes(s);
 
+	if (np > 1 || cli->so.children)
+		snprintf(more, sizeof(more), "%s%s: %u process%s", cli->so.npids > 1 ? " and others" : "",
+			 cli->so.children ? " with its children" : "", np, np == 1 ? "" : "es");
 	if (cli->so.duration > 0)
-		log_info("sampling PID %d (%s) at %u Hz for %g s", (int)cli->so.pid, session_comm(s),
-			 cli->so.hz, cli->so.duration);
+		log_info("sampling PID %d (%s)%s at %u Hz for %g s", (int)cli->so.pid,
+			 session_comm(s), more, cli->so.hz, cli->so.duration);
 	else
-		log_info("sampling PID %d (%s) at %u Hz; Ctrl-C to stop", (int)cli->so.pid,
-			 session_comm(s), cli->so.hz);
+		log_info("sampling PID %d (%s)%s at %u Hz; Ctrl-C to stop", (int)cli->so.pid,
+			 session_comm(s), more, cli->so.hz);
 	return EXIT_OK;
 }
 

@@ -32,7 +32,7 @@ enum kw_id {
 	K_ONDEMANDMAXDURATION,
 	K_PROCESS, K_USER, K_SELECT,
 	K_FREQUENCY, K_DURATION, K_INTERVAL, K_JITTER, K_MODE, K_MAXDEPTH, K_FORMATS,
-	K_OUTPUTDIR, K_MAXFILES, K_MAXBYTES, K_MAXAGE, K_CPUBUDGET, K_SPLIT,
+	K_OUTPUTDIR, K_MAXFILES, K_MAXBYTES, K_MAXAGE, K_CPUBUDGET, K_SPLIT, K_CHILDREN,
 	K_COUNT
 };
 
@@ -54,6 +54,7 @@ struct kw {
 static const char *const levels[] = { "error", "warning", "info", "debug", NULL };
 static const char *const selects[] = { "newest", "all", NULL };
 static const char *const kinds[] = { "pid", "pidfile", "exe", "cmdline", NULL };
+static const char *const yes_no[] = { "no", "yes", NULL };
 
 static const struct kw table[K_COUNT] = {
 	[K_CONTROLSOCKET] = { "ControlSocket", SC_GLOBAL, V_PATH, 0, 0, true, NULL,
@@ -83,6 +84,7 @@ static const struct kw table[K_COUNT] = {
 	[K_CPUBUDGET] = { "CPUBudget", SC_BOTH, V_PERCENT, 0, 100, true, NULL, "none" },
 	/* flask, django or a function (split.h); none: not split. */
 	[K_SPLIT] = { "Split", SC_BOTH, V_SPLIT, 0, 0, true, NULL, "none" },
+	[K_CHILDREN] = { "Children", SC_BOTH, V_ENUM, 0, 0, false, yes_no, "no" },
 };
 
 /* One value as parsed: a number (enum index, count, seconds, bytes,
@@ -738,6 +740,8 @@ static void build_target(struct parser *p, struct config *c, size_t i)
 	jit_line = v->line;
 	val_clear(&sc);
 	t->mode = (enum sample_mode)effective(p, sec, K_MODE, &sc)->num;
+	val_clear(&sc);
+	t->children = effective(p, sec, K_CHILDREN, &sc)->num != 0;
 	val_clear(&sc);
 	t->max_depth = (int)effective(p, sec, K_MAXDEPTH, &sc)->num;
 	val_clear(&sc);

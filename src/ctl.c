@@ -46,9 +46,12 @@ void ctl_request_format(const struct ctl_request *r, char *buf, size_t len)
 	case CTL_PROFILE:
 		/* To the millisecond, but never down to 0, which means "until
 		 * stopped". */
-		snprintf(buf, len, "profile pid=%d duration=%.3f freq=%u mode=%s formats=%s rows=%d\n",
+		/* children only when asked: a daemon that predates it refuses
+		 * the key. */
+		snprintf(buf, len, "profile pid=%d duration=%.3f freq=%u mode=%s formats=%s rows=%d%s\n",
 			 (int)r->pid, r->duration > 0 && r->duration < 0.001 ? 0.001 : r->duration,
-			 r->hz, sample_mode_name(r->mode), r->formats, r->rows);
+			 r->hz, sample_mode_name(r->mode), r->formats, r->rows,
+			 r->children ? " children=1" : "");
 		break;
 	}
 }
@@ -108,6 +111,12 @@ static int parse_pair(struct ctl_request *r, const char *key, const char *val, c
 			return -1;
 		}
 		snprintf(r->formats, sizeof(r->formats), "%s", val);
+	} else if (strcmp(key, "children") == 0) {
+		if (strcmp(val, "0") != 0 && strcmp(val, "1") != 0) {
+			snprintf(why, len, "children must be 0 or 1, not '%s'", val);
+			return -1;
+		}
+		r->children = val[0] == '1';
 	} else if (strcmp(key, "rows") == 0) {
 		if (parse_long(val, 0, 1000000, &v) < 0) {
 			snprintf(why, len, "bad row count '%s'", val);

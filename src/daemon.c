@@ -339,7 +339,7 @@ static void start_scheduled(struct daemon *d, const struct target_conf *t, unsig
 	char label[96];
 	struct work w = {
 		.label = label, .pid = pid, .hz = t->hz, .duration = t->duration, .mode = t->mode,
-		.max_depth = t->max_depth, .formats = t->formats, .dir = t->output_dir,
+		.children = t->children, .max_depth = t->max_depth, .formats = t->formats, .dir = t->output_dir,
 		.split = t->split, .stride = stride > 1 && stride <= t->hz ? stride : 1, .sock = -1, .client = -1,
 	};
 	struct job *j;
@@ -671,6 +671,12 @@ static void start_ondemand(struct daemon *d, const struct ctl_caller *c, const s
 	pid_t wpid;
 
 	code = authorize(d, c, r->pid, &pi, why, sizeof(why));
+	/* A descendant may run as another user (a setuid program): the
+	 * checks above cover the one process named. */
+	if (code == EXIT_OK && r->children && c->uid != 0) {
+		code = EXIT_PERM;
+		snprintf(why, sizeof(why), "only root may profile a process with its children");
+	}
 	if (code != EXIT_OK) {
 		log_info("request of %s (PID %d) for PID %d refused: %s",
 			 user_name(c->uid, user, sizeof(user)), (int)c->pid, (int)r->pid, why);
@@ -702,7 +708,7 @@ static void start_ondemand(struct daemon *d, const struct ctl_caller *c, const s
 		struct work w = {
 			.label = label, .ondemand = true, .pid = r->pid, .hz = r->hz,
 			.duration = duration, .open_ended = r->duration <= 0, .mode = r->mode,
-			.max_depth = SPROFD_DEPTH_DEFAULT,
+			.children = r->children, .max_depth = SPROFD_DEPTH_DEFAULT,
 			.formats = r->formats, .rows = r->rows, .check = c->uid != 0, .uid = c->uid,
 			.start = pi.start, .sock = -1, .client = c->fd,
 		};

@@ -190,7 +190,7 @@ void oncpu_drain(struct oncpu *o, pid_t pid, void (*fn)(void *ctx, pid_t tid), v
 				break;
 			if (h.type == PERF_RECORD_SAMPLE && h.size >= sizeof(h) + len) {
 				ring_copy(r, tail + sizeof(h), &s, len);
-				if ((pid_t)s.pid == pid) {
+				if (!pid || (pid_t)s.pid == pid) {
 					fn(ctx, (pid_t)s.tid);
 					ours = true;
 					last_ns = s.time;

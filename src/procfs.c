@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,7 +86,7 @@ int procfs_parse_stat(const char *text, size_t len, struct procfs_stat *out)
 {
 	const char *lp = memchr(text, '(', len), *rp = stat_name_end(text, len);
 	const char *end = text + len, *p;
-	unsigned long long flags = 0, start = 0;
+	unsigned long long flags = 0, start = 0, ppid = 0;
 	size_t n;
 
 	memset(out, 0, sizeof(*out));
@@ -103,14 +104,15 @@ int procfs_parse_stat(const char *text, size_t len, struct procfs_stat *out)
 	p++;
 	/* Fields 4 (ppid) to 22 (start time); 9 is the flags. */
 	for (int f = 4; f <= 22; f++) {
-		unsigned long long *v = f == 9 ? &flags : f == 22 ? &start : NULL;
+		unsigned long long *v = f == 4 ? &ppid : f == 9 ? &flags : f == 22 ? &start : NULL;
 
 		if (!stat_word(&p, end, v))
 			return -1;
 	}
-	if (flags > ULONG_MAX)
+	if (flags > ULONG_MAX || ppid > INT_MAX)
 		return -1;
 	out->flags = (unsigned long)flags;
+	out->ppid = (pid_t)ppid;
 	out->start = start;
 	return 0;
 }
@@ -245,4 +247,41 @@ int procfs_status_read(pid_t pid, const char *key, long *vals, size_t max)
 	close(fd);
 	free(buf);
 	return n;
+}
+
+size_t procfs_descendants(pid_t pid, pid_t **out)
+{
+	struct { pid_t pid, ppid; } *all = NULL;
+	size_t n = 0, cap = 0, nout = 0, outcap = 0, next = 0;
+	struct dirent *de;
+	DIR *d = opendir("/proc");
+
+	*out = NULL;
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		struct procfs_stat ps;
+		pid_t p = (pid_t)atoi(de->d_name);
+
+		if (p <= 0 || procfs_read_stat(p, 0, &ps) < 0)
+			continue;
+		xgrow((void **)&all, &cap, n + 1, sizeof(*all));
+		all[n].pid = p;
+		all[n].ppid = ps.ppid;
+		n++;
+	}
+	closedir(d);
+	/* Breadth first from pid: each parent before its children. */
+	for (pid_t parent = pid;; parent = (*out)[next++]) {
+		for (size_t i = 0; i < n; i++) {
+			if (all[i].ppid != parent)
+				continue;
+			xgrow((void **)out, &outcap, nout + 1, sizeof(**out));
+			(*out)[nout++] = all[i].pid;
+		}
+		if (next >= nout)
+			break;
+	}
+	free(all);
+	return nout;
 }

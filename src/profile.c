@@ -51,8 +51,11 @@ struct pcent {
 
 /* Per task, what the thread view needs. */
 struct tinfo {
-	uint32_t func;          /* its function ("thread TID (NAME)") */
-	uint32_t root_edge;     /* root -> func */
+	/* Its pseudo-frames, outermost first: the process's, the thread's
+	 * (opts.processes, opts.threads): their functions, the edges from
+	 * the root or the frame outside into each, and their locations. */
+	uint32_t func[2], edge[2], loc[2];
+	uint32_t n;
 };
 
 struct builder {
@@ -328,6 +331,26 @@ static uint32_t builder_pc(struct builder *b, uint64_t pc, profile_lookup_fn loo
 	return (uint32_t)b->npcents++;
 }
 
+/* Adds a pseudo-frame (a process or thread) inside those ti has; takes
+ * label. Returns its location. */
+static uint32_t pseudo_frame(struct builder *b, struct tinfo *ti, char *label)
+{
+	struct profile *p = b->p;
+	struct fkey key = { ROOT_FILE, 0, strtab_intern(p->strs, label) };
+	uint32_t fn = builder_fn(b, &key, ""), loc, func;
+
+	free(label);
+	loc = builder_loc(b, 0, NONE, 1);
+	p->frames[p->locs[loc].frame].fn = fn;
+	p->frames[p->locs[loc].frame].line = 0;
+	func = builder_func(b, &key);
+	ti->edge[ti->n] = builder_edge(b, ti->n ? ti->func[ti->n - 1] : 0, func);
+	ti->func[ti->n] = func;
+	ti->loc[ti->n] = loc;
+	ti->n++;
+	return loc;
+}
+
 /* Returns the tasks index for tid, adding the thread (and with
  * opts.threads its function and location) on first use. */
 static uint32_t builder_task(struct builder *b, pid_t tid)
@@ -336,7 +359,9 @@ static uint32_t builder_task(struct builder *b, pid_t tid)
 	const struct u64map *names = b->meta ? b->meta->thread_names : NULL;
 	size_t cap = b->taskcap;
 	struct ptask *t;
+	struct tinfo *ti;
 	uint64_t idx, nameval;
+	char *label;
 
 	if (u64map_get(b->taskmap, (uint64_t)(uint32_t)tid, &idx))
 		return (uint32_t)idx;
@@ -350,18 +375,29 @@ static uint32_t builder_task(struct builder *b, pid_t tid)
 	t->loc = NONE;
 	if (names && u64map_get(names, (uint64_t)(uint32_t)tid, &nameval) && nameval)
 		t->name = strtab_intern(p->strs, (const char *)(uintptr_t)nameval);
-	if (p->opts.threads) {
-		char *label = t->name[0] ? xasprintf("thread %d (%s)", (int)tid, t->name)
-					 : xasprintf("thread %d", (int)tid);
-		struct fkey key = { ROOT_FILE, 0, strtab_intern(p->strs, label) };
-		uint32_t fn = builder_fn(b, &key, "");
+	if (b->meta && b->meta->thread_pids &&
+	    u64map_get(b->meta->thread_pids, (uint64_t)(uint32_t)tid, &idx))
+		t->pid = (pid_t)idx;
+	else
+		t->pid = b->meta ? b->meta->pid : 0;
+	ti = &b->tinfo[p->ntasks];
+	ti->n = 0;
+	if (p->opts.processes) {
+		const char *pname = "";
 
-		free(label);
-		t->loc = builder_loc(b, 0, NONE, 1);
-		p->frames[p->locs[t->loc].frame].fn = fn;
-		p->frames[p->locs[t->loc].frame].line = 0;
-		b->tinfo[p->ntasks].func = builder_func(b, &key);
-		b->tinfo[p->ntasks].root_edge = builder_edge(b, 0, b->tinfo[p->ntasks].func);
+		if (b->meta && b->meta->proc_names &&
+		    u64map_get(b->meta->proc_names, (uint64_t)(uint32_t)t->pid, &nameval) && nameval)
+			pname = (const char *)(uintptr_t)nameval;
+		else if (b->meta && t->pid == b->meta->pid)
+			pname = b->meta->comm;
+		label = pname[0] ? xasprintf("process %d (%s)", (int)t->pid, pname)
+				 : xasprintf("process %d", (int)t->pid);
+		pseudo_frame(b, ti, label);
+	}
+	if (p->opts.threads) {
+		label = t->name[0] ? xasprintf("thread %d (%s)", (int)tid, t->name)
+				   : xasprintf("thread %d", (int)tid);
+		t->loc = pseudo_frame(b, ti, label);
 	}
 	u64map_put(b->taskmap, (uint64_t)(uint32_t)tid, p->ntasks);
 	return (uint32_t)p->ntasks++;
@@ -373,7 +409,8 @@ static size_t builder_expand(struct builder *b, const struct stack_view *sv, uin
 			     uint32_t *locs, profile_lookup_fn lookup, void *ctx)
 {
 	uint32_t cur = builder_pc(b, sv->pcs[0], lookup, ctx), next;
-	uint32_t top = b->p->opts.threads ? b->tinfo[task].func : 0;
+	const struct tinfo *ti = &b->tinfo[task];
+	uint32_t top = ti->n ? ti->func[ti->n - 1] : 0;
 	size_t nf = 0;
 
 	for (uint32_t j = 0; j < sv->n; j++, cur = next) {
@@ -384,9 +421,9 @@ static size_t builder_expand(struct builder *b, const struct stack_view *sv, uin
 		next = j + 1 < sv->n ? builder_pc(b, sv->pcs[j + 1], lookup, ctx) : NONE;
 		pe = &b->pcents[cur];
 		locs[j] = pe->loc;
-		/* One more for the thread's frame. */
-		if (nf + pe->cnt + 1 > b->fstackcap) {
-			xgrow((void **)&b->fstack, &b->fstackcap, nf + pe->cnt + 1, sizeof(*b->fstack));
+		/* Room for the pseudo-frames too. */
+		if (nf + pe->cnt + 2 > b->fstackcap) {
+			xgrow((void **)&b->fstack, &b->fstackcap, nf + pe->cnt + 2, sizeof(*b->fstack));
 			b->estack = xrealloc(b->estack, b->fstackcap * sizeof(*b->estack));
 		}
 		for (uint32_t k = 0; k + 1 < pe->cnt; k++, nf++) {
@@ -410,11 +447,11 @@ static size_t builder_expand(struct builder *b, const struct stack_view *sv, uin
 		b->estack[nf] = edge;
 		nf++;
 	}
-	if (b->p->opts.threads) {
-		b->fstack[nf] = top;
-		b->estack[nf] = b->tinfo[task].root_edge;
+	for (uint32_t k = ti->n; k-- > 0;) {
+		b->fstack[nf] = ti->func[k];
+		b->estack[nf] = ti->edge[k];
 		nf++;
-		locs[sv->n] = b->p->tasks[task].loc;
+		locs[sv->n + (ti->n - 1 - k)] = ti->loc[k];
 	}
 	return nf;
 }
@@ -439,13 +476,14 @@ static void builder_stack(struct builder *b, const struct stack_view *in, uint32
 	}
 	task = builder_task(b, sv.tid);
 	p->tasks[task].samples += c;
-	nloc = sv.n + (p->opts.threads ? 1 : 0);
+	nloc = sv.n + b->tinfo[task].n;
 	xgrow((void **)&p->stack_locs, &b->slcap, p->nstack_locs + nloc, sizeof(*p->stack_locs));
 	xgrow((void **)&p->stacks, &b->stackcap, p->nstacks + 1, sizeof(*p->stacks));
 	ps = &p->stacks[p->nstacks++];
 	ps->loc = (uint32_t)p->nstack_locs;
 	ps->n = nloc;
 	ps->tid = sv.tid;
+	ps->pid = p->tasks[task].pid;
 	ps->truncated = sv.truncated;
 	ps->count = c;
 
@@ -483,8 +521,10 @@ struct profile *profile_build(const struct stacktab *st, profile_lookup_fn looku
 
 	if (meta)
 		p->meta = *meta;
-	/* Those two are the caller's and may not outlive this call. */
+	/* These are the caller's and may not outlive this call. */
 	p->meta.thread_names = NULL;
+	p->meta.thread_pids = NULL;
+	p->meta.proc_names = NULL;
 	p->meta.modules = NULL;
 	p->meta.nmodules = 0;
 	if (opts)

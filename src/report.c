@@ -177,7 +177,10 @@ static void report_header(FILE *f, const struct profile *p)
 		str_escape(f, comm);
 		fputc(')', f);
 	}
-	fprintf(f, ": %u thread%s, %s sample%s in %.1f s at %g Hz", m->nthreads,
+	fputc(':', f);
+	if (m->nprocs > 1)
+		fprintf(f, " %u processes,", m->nprocs);
+	fprintf(f, " %u thread%s, %s sample%s in %.1f s at %g Hz", m->nthreads,
 		m->nthreads == 1 ? "" : "s", fmt_thousands(samples, p->total),
 		p->total == 1 ? "" : "s", m->duration, m->hz);
 	if (m->truncated > 0)

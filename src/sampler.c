@@ -64,6 +64,19 @@ struct tstate {
 	bool just_sampled;           /* no tick has looked at it since capture */
 };
 
+/* What the sampler keeps of one process of the target (index as in
+ * target.procs): the unwinder on its maps, its Python stage, and the
+ * number its program's pcs carry (sampler.h). */
+struct pstate {
+	struct unwinder *uw;
+	struct pystage *py;          /* owned by the session (on_image) */
+	unsigned image;
+	unsigned execs;              /* its tproc.execs that uw is set up for */
+	unsigned proc;               /* its index */
+	bool off;                    /* not sampled: no unwinder, or no image left */
+	bool sampled;                /* a stack of it was counted */
+};
+
 struct reservoir {
 	uint64_t v[RESERVOIR];
 	size_t n;     /* total recorded */
@@ -76,9 +89,13 @@ struct loop {
 	sampler_new_stack_fn on_new;
 	void *ctx;
 	struct sampler_stats *stats;
-	struct unwinder *uw;
+	struct pstate *procs;      /* per process of the target, as far as known */
+	size_t nprocs, proccap;
+	unsigned next_image;       /* the number the next program gets */
+	bool warned_images;
 	struct tidstate *threads;  /* tid -> struct tstate */
 	struct capture caps[CAPTURE_BATCH];
+	unsigned capproc[CAPTURE_BATCH];  /* the process of each capture */
 	struct capture asleep;  /* for threads taken without stopping them */
 	size_t ncaps;
 	uint64_t *pcs;
@@ -95,9 +112,7 @@ struct loop {
 	unsigned stride;       /* sample at 1/stride the rate, each sample counting
 				* stride times (set through conf->on_request) */
 	uint64_t stride_n;     /* perf samples seen, to take every stride-th */
-	unsigned execs;        /* t->execs that the unwinder is set up for */
-	unsigned image;        /* the program being sampled (sampler.h) */
-	bool exec_stop;        /* one exec too many, or no way to follow it */
+	bool exec_stop;        /* no process left that can be sampled */
 	uint64_t nofile;       /* the open-file limit */
 	int keep_below;        /* /proc descriptors kept open only below this */
 	bool warned_fds;
@@ -201,8 +216,10 @@ static ssize_t read_task_file(struct loop *l, pid_t tid, struct tstate *ts, enum
 	if (fd >= 0) {
 		n = pread(fd, buf, size - 1, 0);
 	} else {
-		snprintf(path, sizeof(path), "/proc/%d/task/%d/%s", (int)l->t->pid, (int)tid,
-			 names[f]);
+		struct thread *th = target_find(l->t, tid);
+
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/%s",
+			 th ? (int)target_proc(l->t, th)->pid : (int)tid, (int)tid, names[f]);
 		fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0) {
 			err = errno;
@@ -293,6 +310,20 @@ static void count_stack(struct loop *l, const uint64_t *pcs, int n, pid_t tid, b
 		l->on_new(l->ctx, pcs, n);
 }
 
+/* Says (-v) how soon the first stack of a process was counted after it
+ * was held: for one forked while sampled, how soon after its birth. */
+static void note_first(struct loop *l, struct pstate *p)
+{
+	const struct tproc *tp = &l->t->procs[p->proc];
+
+	if (p->sampled)
+		return;
+	p->sampled = true;
+	log_debug("sampler: PID %d (%s): first sample %.1f ms after it was %s", (int)tp->pid,
+		  tp->comm, (double)(mono_ns() - tp->seen_ns) / 1e6,
+		  l->stats->start_ns && tp->seen_ns > l->stats->start_ns ? "forked" : "attached");
+}
+
 /* Remembers a thread's stack so wall mode can count it again unchanged. */
 static void keep_last(struct tstate *ts, const uint64_t *pcs, int n, bool trunc)
 {
@@ -305,9 +336,9 @@ static void keep_last(struct tstate *ts, const uint64_t *pcs, int n, bool trunc)
 }
 
 /* Marks the pcs of a stack with the program they come from (sampler.h). */
-static void tag_image(const struct loop *l, uint64_t *pcs, int n)
+static void tag_image(const struct pstate *p, uint64_t *pcs, int n)
 {
-	uint64_t tag = (uint64_t)l->image << SAMPLER_IMAGE_SHIFT;
+	uint64_t tag = (uint64_t)p->image << SAMPLER_IMAGE_SHIFT;
 
 	for (int i = 0; tag && i < n; i++)
 		pcs[i] |= tag;
@@ -318,9 +349,10 @@ static void flush_captures(struct loop *l)
 {
 	for (size_t i = 0; i < l->ncaps; i++) {
 		const struct capture *c = &l->caps[i];
+		struct pstate *p = &l->procs[l->capproc[i]];
 		bool trunc = false;
 		uint64_t t0 = mono_ns(), dt;
-		int n = unwinder_unwind(l->uw, c, l->pcs, l->c->max_depth, &trunc);
+		int n = unwinder_unwind(p->uw, c, l->pcs, l->c->max_depth, &trunc);
 		struct tstate *ts;
 
 		dt = mono_ns() - t0;
@@ -331,14 +363,15 @@ static void flush_captures(struct loop *l)
 			continue;
 		}
 		/* --- python stage: Python frames for the eval loop's --- */
-		if (l->c->py)
-			n = pystage_merge(l->c->py, (unsigned)i, l->pcs, n, l->c->max_depth, &trunc);
-		tag_image(l, l->pcs, n);
+		if (p->py)
+			n = pystage_merge(p->py, (unsigned)i, l->pcs, n, l->c->max_depth, &trunc);
+		tag_image(p, l->pcs, n);
 		count_stack(l, l->pcs, n, c->tid, trunc, c->weight);
+		note_first(l, p);
 		/* None if the thread is gone since. */
 		ts = tidstate_find(l->threads, c->tid);
 		if (ts) {
-			ts->stack_top = unwinder_stack_top(l->uw) + STACK_TOP_MARGIN;
+			ts->stack_top = unwinder_stack_top(p->uw) + STACK_TOP_MARGIN;
 			if (l->c->mode == MODE_WALL)
 				keep_last(ts, l->pcs, n, trunc);
 		}
@@ -347,11 +380,12 @@ static void flush_captures(struct loop *l)
 }
 
 /* Baseline mode: unwind in place while the thread stays stopped. */
-static void sample_in_place(struct loop *l, struct thread *th, struct tstate *ts, uint32_t weight)
+static void sample_in_place(struct loop *l, struct pstate *p, struct thread *th, struct tstate *ts,
+			    uint32_t weight)
 {
 	bool trunc = false;
 	uint64_t t0 = mono_ns();
-	int n = unwinder_unwind_ptrace(l->uw, th->tid, l->pcs, l->c->max_depth, &trunc);
+	int n = unwinder_unwind_ptrace(p->uw, th->tid, l->pcs, l->c->max_depth, &trunc);
 
 	l->stats->unwind_total_ns += mono_ns() - t0;
 	reservoir_add(&l->unwinds, mono_ns() - t0);
@@ -359,43 +393,102 @@ static void sample_in_place(struct loop *l, struct thread *th, struct tstate *ts
 		l->stats->lost += weight;
 		return;
 	}
-	tag_image(l, l->pcs, n);
+	tag_image(p, l->pcs, n);
 	count_stack(l, l->pcs, n, th->tid, trunc, weight);
+	note_first(l, p);
 	if (l->c->mode == MODE_WALL)
 		keep_last(ts, l->pcs, n, trunc);
 }
 
-/* The target exec'ed: counts what was captured of the old program, then
+/* Whether every process still there is one we cannot sample. */
+static bool none_left(const struct loop *l)
+{
+	for (size_t i = 0; i < l->t->nprocs; i++)
+		if (!l->t->procs[i].gone && (i >= l->nprocs || !l->procs[i].off))
+			return false;
+	return true;
+}
+
+/* Starts sampling the program process i runs now: an unwinder on its maps
+ * and the next image number. False (the process is off) when there is no
+ * number left or its maps cannot be read (it is gone). */
+static bool start_image(struct loop *l, unsigned i, bool exec)
+{
+	struct pstate *p = &l->procs[i];
+	pid_t pid = l->t->procs[i].pid;
+	struct unwinder *uw = NULL;
+
+	if (l->next_image > SAMPLER_MAX_IMAGE) {
+		if (!l->warned_images)
+			log_warn("sampler: %u programs sampled, the most one session can tell "
+				 "apart; PID %d and any newer ones are not sampled",
+				 SAMPLER_MAX_IMAGE + 1, (int)pid);
+		l->warned_images = true;
+	} else {
+		uw = unwinder_new(pid);
+	}
+	unwinder_free(p->uw);
+	p->uw = uw;
+	if (!uw) {
+		p->off = true;
+		return false;
+	}
+	p->image = l->next_image++;
+	p->py = l->c->on_image(l->ctx, p->image, pid, i, exec);
+	return true;
+}
+
+/* The state of process i, made (and its program started, see start_image)
+ * for it and every process before it not seen yet. */
+static struct pstate *pstate_get(struct loop *l, unsigned i)
+{
+	while (l->nprocs <= i) {
+		unsigned k = (unsigned)l->nprocs;
+
+		xgrow((void **)&l->procs, &l->proccap, k + 1, sizeof(*l->procs));
+		memset(&l->procs[k], 0, sizeof(l->procs[k]));
+		l->procs[k].execs = l->t->procs[k].execs;
+		l->procs[k].proc = k;
+		l->nprocs++;
+		if (l->t->procs[k].gone)
+			l->procs[k].off = true;
+		else
+			start_image(l, k, false);
+	}
+	return &l->procs[i];
+}
+
+/* Process i exec'ed: counts what was captured of the old program, then
  * moves to the new one, with an unwinder on its maps and no memory of the
  * old stacks. The new program's libraries are not mapped yet; the unwinder
  * reads the maps again when it meets an address in none of them. */
-static void follow_exec(struct loop *l)
+static void follow_exec(struct loop *l, unsigned i)
 {
-	struct unwinder *uw;
+	struct pstate *p = &l->procs[i];
+	struct thread *th;
 	struct tstate *ts;
 	size_t pos = 0;
 	pid_t tid;
-	void *p;
+	void *v;
 
 	flush_captures(l);
-	l->execs = l->t->execs;
-	if (l->image >= SAMPLER_MAX_IMAGE || !(uw = unwinder_new(l->t->pid))) {
-		l->exec_stop = true;
+	p->execs = l->t->procs[i].execs;
+	if (p->off || !start_image(l, i, true)) {
+		if (none_left(l))
+			l->exec_stop = true;
 		return;
 	}
-	unwinder_free(l->uw);
-	l->uw = uw;
-	l->image++;
-	if (l->c->py)   /* --- python stage --- */
-		pystage_exec(l->c->py);
-	while (tidstate_next(l->threads, &pos, &tid, &p)) {
-		ts = p;
+	if (p->py)   /* --- python stage --- */
+		pystage_exec(p->py);
+	while (tidstate_next(l->threads, &pos, &tid, &v)) {
+		th = target_find(l->t, tid);
+		if (th && th->proc != i)
+			continue;
+		ts = v;
 		ts->stack_top = 0;
 		ts->have_last = false;
 		ts->just_sampled = false;
 	}
-	if (l->c->on_exec)
-		l->c->on_exec(l->ctx, l->image);
 }
 
 /* Handles pending ptrace events; captures threads that stopped for us and
@@ -406,6 +499,7 @@ static void follow_exec(struct loop *l)
 static void drain_events(struct loop *l, bool all)
 {
 	struct thread *th;
+	bool execed = false;
 
 	if (l->exec_stop)
 		return;   /* the stops left are the new program's: release them */
@@ -413,13 +507,17 @@ again:
 	while ((th = all ? target_next_stop(l->t) : target_next_asked(l->t))) {
 		uint64_t t0 = mono_ns(), dt;
 		struct tstate *ts = tidstate_get(l->threads, th->tid);
+		struct pstate *p = pstate_get(l, th->proc);
 		/* Wall mode: a thread that waited for a CPU through several ticks
 		 * has had this same stack all along. */
 		uint32_t weight = l->c->mode == MODE_WALL ? 1 + ts->pending_ticks : 1;
 
 		ts->pending_ticks = 0;
-		if (l->c->unwind_ptrace) {
-			sample_in_place(l, th, ts, weight);
+		if (p->off) {
+			/* An interrupt sent before its process could not be
+			 * followed into a new program: let it go. */
+		} else if (l->c->unwind_ptrace) {
+			sample_in_place(l, p, th, ts, weight);
 		} else {
 			struct capture *c;
 			if (l->ncaps == CAPTURE_BATCH) {
@@ -428,14 +526,15 @@ again:
 				t0 = mono_ns();
 			}
 			c = &l->caps[l->ncaps];
-			if (capture_take_to(c, l->t->pid, th->tid, unwinder_maps(l->uw),
-					    ts->stack_top) == 0) {
+			if (capture_take_to(c, target_proc(l->t, th)->pid, th->tid,
+					    unwinder_maps(p->uw), ts->stack_top) == 0) {
 				c->weight = weight;
 				/* --- python stage: read while stopped --- */
-				if (l->c->py)
-					(void)pystage_read(l->c->py, (unsigned)l->ncaps, c,
+				if (p->py)
+					(void)pystage_read(p->py, (unsigned)l->ncaps, c,
 							   l->c->max_depth);
 				capture_restart_call(c);
+				l->capproc[l->ncaps] = th->proc;
 				l->ncaps++;
 				l->stats->stack_bytes += c->len;
 			} else {
@@ -449,10 +548,21 @@ again:
 		if (dt > l->stats->pause_max_ns)
 			l->stats->pause_max_ns = dt;
 	}
-	if (l->t->execs != l->execs) {
-		follow_exec(l);
-		if (!l->exec_stop)
-			goto again;
+	/* New processes get their image at once, before their first tick;
+	 * processes that exec'ed move to their new program. */
+	if (l->t->nprocs)
+		pstate_get(l, (unsigned)l->t->nprocs - 1);
+	for (size_t i = 0; i < l->nprocs; i++) {
+		if (l->t->procs[i].execs == l->procs[i].execs)
+			continue;
+		follow_exec(l, (unsigned)i);
+		if (l->exec_stop)
+			break;
+		execed = true;
+	}
+	if (execed) {
+		execed = false;
+		goto again;
 	}
 	if (all) {
 		l->last_walk_ns = mono_ns();
@@ -489,7 +599,8 @@ static uint64_t walk_due(const struct loop *l)
  * it, from what the kernel shows of a blocked thread. Accepted only if the
  * thread used no CPU meanwhile and the unwind reached the thread's start
  * with just SP and PC to begin from; else the caller interrupts it. */
-static bool wall_take_asleep(struct loop *l, pid_t tid, struct tstate *ts)
+static bool wall_take_asleep(struct loop *l, struct pstate *p, pid_t pid, pid_t tid,
+			     struct tstate *ts)
 {
 	uint64_t cpu0, cpu1;
 	bool trunc = false;
@@ -499,22 +610,23 @@ static bool wall_take_asleep(struct loop *l, pid_t tid, struct tstate *ts)
 	if (l->c->unwind_ptrace || !thread_cpu_ns(l, tid, ts, &cpu0))
 		return false;
 	if (read_task_file(l, tid, ts, TASK_SYSCALL, text, sizeof(text)) < 0 ||
-	    capture_asleep(&l->asleep, l->t->pid, tid, unwinder_maps(l->uw), text) < 0)
+	    capture_asleep(&l->asleep, pid, tid, unwinder_maps(p->uw), text) < 0)
 		return false;
 	/* --- python stage: the slot after the batch's --- */
-	if (l->c->py && !pystage_read(l->c->py, CAPTURE_BATCH, &l->asleep, l->c->max_depth))
+	if (p->py && !pystage_read(p->py, CAPTURE_BATCH, &l->asleep, l->c->max_depth))
 		return false;
 	if (!thread_cpu_ns(l, tid, ts, &cpu1) || cpu1 != cpu0)
 		return false;
-	n = unwinder_unwind(l->uw, &l->asleep, l->pcs, l->c->max_depth, &trunc);
-	if (n <= 0 || (!trunc && !unwinder_last_complete(l->uw)))
+	n = unwinder_unwind(p->uw, &l->asleep, l->pcs, l->c->max_depth, &trunc);
+	if (n <= 0 || (!trunc && !unwinder_last_complete(p->uw)))
 		return false;
-	if (l->c->py)
-		n = pystage_merge(l->c->py, CAPTURE_BATCH, l->pcs, n, l->c->max_depth, &trunc);
-	tag_image(l, l->pcs, n);
+	if (p->py)
+		n = pystage_merge(p->py, CAPTURE_BATCH, l->pcs, n, l->c->max_depth, &trunc);
+	tag_image(p, l->pcs, n);
 	count_stack(l, l->pcs, n, tid, trunc, l->tick_weight);
+	note_first(l, p);
 	keep_last(ts, l->pcs, n, trunc);
-	ts->stack_top = unwinder_stack_top(l->uw) + STACK_TOP_MARGIN;
+	ts->stack_top = unwinder_stack_top(p->uw) + STACK_TOP_MARGIN;
 	ts->just_sampled = false;
 	ts->cpu_ns = cpu1;
 	l->stats->asleep++;
@@ -527,8 +639,10 @@ static bool wall_take_asleep(struct loop *l, pid_t tid, struct tstate *ts)
  * system call) is forgiven once, at the first tick after, if it is asleep
  * again by then. A thread asleep that ran since has its stack taken where
  * it sleeps, without a stop. Returns true if the thread was counted. */
-static bool wall_count_idle(struct loop *l, pid_t tid, struct tstate *ts)
+static bool wall_count_idle(struct loop *l, struct thread *th, struct tstate *ts)
 {
+	struct pstate *p = pstate_get(l, th->proc);
+	pid_t pid = target_proc(l->t, th)->pid, tid = th->tid;
 	uint64_t cpu;
 	char state;
 
@@ -546,12 +660,12 @@ static bool wall_count_idle(struct loop *l, pid_t tid, struct tstate *ts)
 		/* It may also have run on to another wait since (a server
 		 * answers, then sleeps in the next request): its stack where
 		 * it sleeps now, if that can be had without a stop. */
-		if (wall_take_asleep(l, tid, ts))
+		if (wall_take_asleep(l, p, pid, tid, ts))
 			return true;
 		ts->cpu_ns = cpu;
 		goto reuse;
 	}
-	if (wall_take_asleep(l, tid, ts))
+	if (wall_take_asleep(l, p, pid, tid, ts))
 		return true;
 	/* PTRACE_INTERRUPT wakes a thread from an interruptible sleep, and
 	 * some calls (epoll_wait, semtimedop, sigtimedwait...) then fail with
@@ -581,7 +695,7 @@ static void on_cpu_sample(void *ctx, pid_t tid)
 	struct thread *th = target_find(l->t, tid);
 	uint64_t t0 = mono_ns();
 
-	if (!th || th->state != TS_RUNNING)
+	if (!th || th->state != TS_RUNNING || pstate_get(l, th->proc)->off)
 		return;
 	if (l->stride > 1 && ++l->stride_n % l->stride)
 		return;
@@ -620,12 +734,12 @@ static void tick(struct loop *l)
 			}
 			continue;
 		}
-		if (th->state != TS_RUNNING)
+		if (th->state != TS_RUNNING || pstate_get(l, th->proc)->off)
 			continue;
 		if (l->c->mode == MODE_CPU) {
 			if (thread_sched_state(l, th->tid, ts) != 'R')
 				continue;
-		} else if (wall_count_idle(l, th->tid, ts)) {
+		} else if (wall_count_idle(l, th, ts)) {
 			continue;
 		}
 		/* Wall mode: ticks skipped before this one count with its stack. */
@@ -674,20 +788,20 @@ int sampler_run(struct target *t, const struct sampler_conf *c, struct stacktab 
 	struct pollfd pfd[5];
 	uint64_t period = 1000000000ull / c->hz, deadline = 0;
 	sigset_t chld;
-	int tfd, sfd, rc = -1;
+	int tfd = -1, sfd = -1, rc = -1;
 	bool stop = false;
 
 	*l = (struct loop){ .t = t, .c = c, .st = st, .on_new = on_new, .ctx = ctx, .stats = out,
-			    .stride = 1, .execs = t->execs, .walk_events = t->other_events };
+			    .stride = 1, .walk_events = t->other_events };
 	memset(out, 0, sizeof(*out));
 	fd_budget(l);
-	l->uw = unwinder_new(t->pid);
-	if (!l->uw) {
-		free(l);
-		return -1;
-	}
 	l->threads = tidstate_new(t, sizeof(struct tstate), tstate_init, tstate_fini);
 	l->pcs = xmalloc(sizeof(uint64_t) * (size_t)c->max_depth);
+	/* Every process held now gets its program's number and unwinder. */
+	if (t->nprocs)
+		pstate_get(l, (unsigned)t->nprocs - 1);
+	if (none_left(l))
+		goto out;
 	if (c->mode == MODE_CPU) {
 		l->oncpu = oncpu_open(c->hz);
 		if (!l->oncpu)
@@ -787,7 +901,8 @@ int sampler_run(struct target *t, const struct sampler_conf *c, struct stacktab 
 			}
 		}
 		if (!stop && l->oncpu)
-			oncpu_drain(l->oncpu, t->pid, on_cpu_sample, l);
+			oncpu_drain(l->oncpu, t->opts.children || t->nprocs > 1 ? 0 : t->pid,
+				    on_cpu_sample, l);
 		/* Threads stopped for this tick are often reported by now;
 		 * the rest raise SIGCHLD. */
 		drain_events(l, false);
@@ -809,7 +924,9 @@ out:
 	free(l->pcs);
 	free(l->chosen);
 	oncpu_close(l->oncpu);
-	unwinder_free(l->uw);
+	for (size_t i = 0; i < l->nprocs; i++)
+		unwinder_free(l->procs[i].uw);
+	free(l->procs);
 	tidstate_free(l->threads);
 	free(l);
 	return rc;

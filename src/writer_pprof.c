@@ -2,8 +2,8 @@
  * as go tool pprof, Grafana Pyroscope and Parca read it:
  *   sample_type  [samples/count, cpu/nanoseconds] (wall/ in wall mode)
  *   sample       one per distinct stack: location ids leaf first, the two
- *                values, labels thread_id (number) and thread_name, and
- *                endpoint when split (--split)
+ *                values, labels thread_id (number), thread_name and pid,
+ *                and endpoint when split (--split)
  *   location     one per distinct address, with its mapping and one line
  *                per frame, inlined frames first, the real function last
  *   function     name, system name, file, declaration line
@@ -117,6 +117,7 @@ static void pprof_samples(struct pprof_out *o, const struct profile *p, int64_t 
 	size_t cap = 0;
 	int64_t k_tid = pprof_str(o, "thread_id"), k_name = pprof_str(o, "thread_name");
 	int64_t k_ep = p->split ? pprof_str(o, "endpoint") : 0;
+	int64_t k_pid = pprof_str(o, "pid");
 	struct u64map *names = u64map_new();   /* tid -> string index of its name */
 
 	for (size_t t = 0; t < p->ntasks; t++)
@@ -140,6 +141,12 @@ static void pprof_samples(struct pprof_out *o, const struct profile *p, int64_t 
 		pb_int(&label, LABEL_NUM, s->tid);
 		pb_bytes(&m, SAMPLE_LABEL, label.data, label.len);
 		label.len = 0;
+		if (s->pid) {
+			pb_int(&label, LABEL_KEY, k_pid);
+			pb_int(&label, LABEL_NUM, s->pid);
+			pb_bytes(&m, SAMPLE_LABEL, label.data, label.len);
+			label.len = 0;
+		}
 		if (u64map_get(names, (uint32_t)s->tid, &name)) {
 			pb_int(&label, LABEL_KEY, k_name);
 			pb_int(&label, LABEL_STR, (int64_t)name);
@@ -241,9 +248,13 @@ static void pprof_comments(struct pprof_out *o, const struct profile *p, const c
 {
 	const struct profile_meta *mt = &p->meta;
 
-	c[0] = xasprintf("sprofd %s: PID %d (%.*s), %u thread%s, %s mode at %g Hz", SPROFD_VERSION,
-			 (int)mt->pid, (int)sizeof(mt->comm), mt->comm, mt->nthreads,
-			 mt->nthreads == 1 ? "" : "s", kind, mt->hz);
+	char procs[32] = "";
+
+	if (mt->nprocs > 1)
+		snprintf(procs, sizeof(procs), ", %u processes", mt->nprocs);
+	c[0] = xasprintf("sprofd %s: PID %d (%.*s)%s, %u thread%s, %s mode at %g Hz",
+			 SPROFD_VERSION, (int)mt->pid, (int)sizeof(mt->comm), mt->comm, procs,
+			 mt->nthreads, mt->nthreads == 1 ? "" : "s", kind, mt->hz);
 	c[1] = xasprintf("%llu samples in %.3f s; %llu truncated at the depth limit",
 			 (unsigned long long)p->total, mt->duration,
 			 (unsigned long long)mt->truncated);

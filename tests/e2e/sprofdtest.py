@@ -45,7 +45,8 @@ EXIT_OUTPUT = 6
 EXIT_NO_SAMPLES = 7
 
 HEADER_RE = re.compile(
-    r"^PID (?P<pid>\d+) \((?P<comm>.*)\): (?P<threads>[\d,]+) threads?, "
+    r"^PID (?P<pid>\d+) \((?P<comm>.*)\): (?:(?P<procs>[\d,]+) processes, )?"
+    r"(?P<threads>[\d,]+) threads?, "
     r"(?P<samples>[\d,]+) samples? in (?P<secs>[\d.]+) s at (?P<hz>\d+) Hz(?P<more>;.*)?$")
 WROTE_RE = re.compile(r"^sprofd: wrote (?P<path>.+) \((?P<samples>[\d,]+) samples?\)$")
 COLUMNS = "ncalls  tottime  percall  cumtime  percall  self%   cum%  filename:lineno(function)"

@@ -252,6 +252,7 @@ START_TEST(test_stat_fields)
 	/* The name runs from the first '(' to the last ')'. */
 	ck_assert_str_eq(ps.comm, "a) b (c");
 	ck_assert_int_eq(ps.state, 'S');
+	ck_assert_int_eq(ps.ppid, 1);
 	ck_assert_uint_eq(ps.flags, 2129984);
 	ck_assert(ps.flags & PROCFS_PF_KTHREAD);
 	ck_assert_uint_eq(ps.start, 987654321ull);
@@ -261,6 +262,7 @@ START_TEST(test_stat_fields)
 				 "0 0 0 0 55 1\n", &ps), 0);
 	ck_assert_str_eq(ps.comm, "x) R 1 2 3 4 5 6 7 8 9");
 	ck_assert_int_eq(ps.state, 'Z');
+	ck_assert_int_eq(ps.ppid, 1);
 	ck_assert_uint_eq(ps.flags, 64);
 	ck_assert_uint_eq(ps.start, 55);
 	/* A newline in the name is just a byte of it. */
@@ -288,6 +290,11 @@ START_TEST(test_stat_malformed)
 	/* Flags and start time must be numbers. */
 	ck_assert_int_eq(stat_of("1 (x) S 1 1 1 0 -1 0x40 0 0 0 0 0 0 0 0 20 0 1 0 9 0\n", &ps),
 			 -1);
+	/* So must the parent, and one no PID can be. */
+	ck_assert_int_eq(stat_of("1 (x) S -1 1 1 0 -1 64 0 0 0 0 0 0 0 0 20 0 1 0 9 0\n", &ps),
+			 -1);
+	ck_assert_int_eq(stat_of("1 (x) S 4294967296 1 1 0 -1 64 0 0 0 0 0 0 0 0 20 0 1 0 9 0\n",
+				 &ps), -1);
 	ck_assert_int_eq(stat_of("1 (x) S 1 1 1 0 -1 64 0 0 0 0 0 0 0 0 20 0 1 0 -9 0\n", &ps),
 			 -1);
 	/* Every cut before the start time fails; from its end on, the fields
@@ -383,6 +390,55 @@ START_TEST(test_read_stat_comm)
 }
 END_TEST
 
+/* Two generations forked here: found, parents before children; none once
+ * they are gone. */
+START_TEST(test_descendants)
+{
+	int up[2], down[2];
+	pid_t kid, grandkid = 0, *out;
+	size_t n;
+	char c;
+
+	ck_assert_int_eq(pipe(up), 0);
+	ck_assert_int_eq(pipe(down), 0);
+	kid = fork();
+	ck_assert_int_ge(kid, 0);
+	if (kid == 0) {
+		pid_t g;
+
+		/* Only the test holds the write end: closing it ends both. */
+		close(down[1]);
+		g = fork();
+
+		if (g == 0) {
+			(void)!read(down[0], &c, 1);
+			_exit(0);
+		}
+		(void)!write(up[1], &g, sizeof(g));
+		(void)!read(down[0], &c, 1);
+		waitpid(g, NULL, 0);
+		_exit(0);
+	}
+	ck_assert_int_eq(read(up[0], &grandkid, sizeof(grandkid)), (ssize_t)sizeof(grandkid));
+	n = procfs_descendants(getpid(), &out);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_int_eq(out[0], kid);
+	ck_assert_int_eq(out[1], grandkid);
+	free(out);
+	n = procfs_descendants(kid, &out);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(out[0], grandkid);
+	free(out);
+	close(down[1]);
+	waitpid(kid, NULL, 0);
+	ck_assert_uint_eq(procfs_descendants(getpid(), &out), 0);
+	ck_assert_ptr_null(out);
+	close(down[0]);
+	close(up[0]);
+	close(up[1]);
+}
+END_TEST
+
 Suite *suite_procfs(void)
 {
 	Suite *s = suite_create("procfs");
@@ -404,6 +460,7 @@ Suite *suite_procfs(void)
 	tcase_add_test(tc, test_read_self);
 	tcase_add_test(tc, test_read_child);
 	tcase_add_test(tc, test_read_stat_comm);
+	tcase_add_test(tc, test_descendants);
 	suite_add_tcase(s, tc);
 	return s;
 }

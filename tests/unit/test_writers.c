@@ -465,7 +465,9 @@ struct pprof_doc {
 	uint64_t funcnames[16];     /* function id -> name index */
 	uint64_t loclines[16][3];   /* location id -> function ids of its lines */
 	size_t nloclines[16];
-	uint64_t tid_labels, name_labels;
+	uint64_t tid_labels, name_labels, pid_labels;
+	uint64_t num_keys[64];      /* the key of each label with a number */
+	size_t nnum;
 	uint64_t maxlocid;
 };
 
@@ -502,9 +504,12 @@ static void pprof_decode(const unsigned char *data, size_t n, struct pprof_doc *
 					ck_assert(r == re);
 				} else if (g.field == 3) {
 					struct pbf h;
+					uint64_t key = 0;
 					while (pb_next(&r, re, &h)) {
-						if (h.field == 3)
-							d->tid_labels++;
+						if (h.field == 1)
+							key = h.v;
+						else if (h.field == 3 && d->nnum < 64)
+							d->num_keys[d->nnum++] = key;
 						else if (h.field == 2)
 							d->name_labels++;
 					}
@@ -602,8 +607,18 @@ START_TEST(test_pprof)
 	ck_assert_uint_eq(d.maxlocid, 5);
 	ck_assert_uint_eq(d.nfuncs, 5);
 	ck_assert_uint_eq(d.nmaps, 0);
-	/* Each sample has a thread id, and these threads have names. */
+	/* Each sample has a thread id and a process id, and these threads
+	 * have names. */
+	for (size_t i = 0; i < d.nnum; i++) {
+		ck_assert_uint_lt(d.num_keys[i], d.nstrings);
+		if (strcmp(d.strings[d.num_keys[i]], "thread_id") == 0)
+			d.tid_labels++;
+		else if (strcmp(d.strings[d.num_keys[i]], "pid") == 0)
+			d.pid_labels++;
+	}
+	ck_assert_uint_eq(d.nnum, 8);
 	ck_assert_uint_eq(d.tid_labels, 4);
+	ck_assert_uint_eq(d.pid_labels, 4);
 	ck_assert_uint_eq(d.name_labels, 4);
 	/* The inline location: inl's line first, then c's. */
 	for (uint64_t id = 1; id <= 5; id++) {
