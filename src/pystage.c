@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/uio.h>
 
+#include "attach.h"
 #include "capture.h"
 #include "log.h"
 #include "pycode.h"
@@ -297,6 +298,32 @@ void pystage_exec(struct pystage *ps)
 	ps->found = false;
 	ps->redetect_until = mono_ns() + REDETECT_NS;
 	detect(ps, true);
+}
+
+void pystage_ahead(struct pystage *ps, pid_t tid, struct capture *c)
+{
+	if (ps->rd)
+		pyreader_ahead(ps->rd, tid, c);
+	else
+		c->nmore = 0;
+}
+
+/* attach's report: what is kept of a thread born (under a tid seen
+ * before, its exit unseen) or gone belongs to no live thread. */
+static void on_thread(void *ctx, pid_t tid, enum thread_event ev)
+{
+	struct pystage *ps = ctx;
+
+	(void)ev;
+	if (ps->rd)
+		pyreader_thread_gone(ps->rd, tid);
+}
+
+void pystage_watch(struct pystage *ps, struct target *t)
+{
+	if (target_watch(t, on_thread, ps) < 0)
+		log_warn("python: more than %d stages watch one target; what is kept of "
+			 "threads that exit stays until the profile ends", TARGET_MAX_WATCHERS);
 }
 
 bool pystage_read(struct pystage *ps, unsigned slot, const struct capture *c, int max)
@@ -592,6 +619,7 @@ bool pystage_reading(const struct pystage *ps)
 void pystage_stats(const struct pystage *ps, struct pystage_stats *out)
 {
 	*out = ps->st;
+	out->threads = ps->rd ? pyreader_threads(ps->rd) : 0;
 }
 
 void pystage_free(struct pystage *ps)

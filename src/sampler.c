@@ -428,6 +428,9 @@ again:
 				t0 = mono_ns();
 			}
 			c = &l->caps[l->ncaps];
+			/* --- python stage: copied with the stack --- */
+			if (l->c->py)
+				pystage_ahead(l->c->py, th->tid, c);
 			if (capture_take_to(c, l->t->pid, th->tid, unwinder_maps(l->uw),
 					    ts->stack_top) == 0) {
 				c->weight = weight;

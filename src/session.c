@@ -330,6 +330,8 @@ static void *session_main(void *arg)
 	s->start_time = (uint64_t)time(NULL);
 	if (!s->o.no_python)   /* --- python stage --- */
 		s->py = pystage_new(s->o.pid, &s->o.py);
+	if (s->py)
+		pystage_watch(s->py, &s->t);
 	/* Read the maps now: if the target exits mid-profile, its modules
 	 * are still known. */
 	xgrow((void **)&s->syms, &s->symcap, 1, sizeof(*s->syms));
