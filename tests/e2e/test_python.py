@@ -197,6 +197,11 @@ class PythonTest(SprofdTestCase):
             m = STATS_RE.search(run.err)
             self.assertIsNotNone(m, run.err)
             merged, mism = int(m.group(2)), int(m.group(3))
+            # pywork starts a short-lived thread every few ms, dozens in
+            # the run: what the reader keeps of each goes when it exits.
+            kept = re.search(r"; (\d+) threads kept", run.err)
+            self.assertIsNotNone(kept, run.err)
+            self.assertLessEqual(int(kept.group(1)), 12, "%s: %s" % (label, run.err))
             print("\n  %s (python %s): main thread %d samples, heavy_a %.1f%% (truth 70%%), "
                   "error %.1f points; %d samples with Python frames, %d mismatched"
                   % (label, m.group(1), a + b, 100 * share, 100 * abs(share - 0.7), merged,
