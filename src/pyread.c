@@ -35,6 +35,12 @@ struct region {
  * otherwise (a deep stack mostly keeps its outer frames from one sample
  * to the next). What was read is used only where it proves current. */
 #define CHUNK_SLACK 2048
+/* <= 3.10: the innermost frames of the chain before, kept beside the
+ * chain's: a thread that calls the same short function over and over is
+ * sampled now in it, now between two calls, and the frame object of the
+ * next call is mostly the same one (each code object keeps one for
+ * reuse). */
+#define KEEP_OLD 4
 struct lastchain {
 	uint64_t tstate;
 	uint64_t chunk;
@@ -389,6 +395,30 @@ void pyreader_ahead(struct pyreader *r, pid_t tid, struct capture *c)
 	c->more_got = 0;
 }
 
+/* <= 3.10: notes the frames of the chain just read, for the next read
+ * ahead, and some of the last chain's innermost that it lacks. */
+static void keep_chain(struct lastchain *lc, const struct py_capture *out)
+{
+	uint64_t old[KEEP_OLD];
+	int nold = 0;
+
+	for (int i = 0; i < lc->n && i < 2 * KEEP_OLD && nold < KEEP_OLD; i++) {
+		bool seen = false;
+		for (int k = 0; k < out->n && !seen; k++)
+			seen = out->f[k].frame == lc->addr[i];
+		if (!seen)
+			old[nold++] = lc->addr[i];
+	}
+	if (out->n + nold > lc->cap) {
+		lc->cap = out->n + nold;
+		lc->addr = xrealloc(lc->addr, sizeof(*lc->addr) * (size_t)lc->cap);
+	}
+	for (int i = 0; i < out->n; i++)
+		lc->addr[i] = out->f[i].frame;
+	memcpy(lc->addr + out->n, old, sizeof(*old) * (size_t)nold);
+	lc->n = out->n + nold;
+}
+
 /* Reads frame at addr into fr: from the batch if the last chain had it
  * (looked for from *hint on, where the chains agree), else alone. */
 static int read_frame(struct pyreader *r, const struct lastchain *lc, int *hint, uint64_t addr,
@@ -497,15 +527,8 @@ void pyreader_read(struct pyreader *r, const struct capture *c, int max, struct 
 	if (out->n)
 		out->f[out->n - 1].end = true;
 	out->status = PY_READ_OK;
-	if (L->group == PY_GROUP_EACH) {   /* one frame per Python frame: n addresses */
-		if (out->n > lc->cap) {
-			lc->addr = xrealloc(lc->addr, sizeof(*lc->addr) * (size_t)out->n);
-			lc->cap = out->n;
-		}
-		for (int i = 0; i < out->n; i++)
-			lc->addr[i] = out->f[i].frame;
-		lc->n = out->n;
-	}
+	if (L->group == PY_GROUP_EACH)   /* one frame per Python frame */
+		keep_chain(lc, out);
 done:
 	if (out->status != PY_READ_OK)
 		out->n = 0;
