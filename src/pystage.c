@@ -234,7 +234,7 @@ static void detect(struct pystage *ps, bool quiet_if_none)
 		return;
 	}
 	if (ps->elf.minor) {
-		if (ps->elf.hexversion)
+		if (ps->elf.micro_known)
 			snprintf(ps->version, sizeof(ps->version), "%u.%u.%u", ps->elf.major,
 				 ps->elf.minor, ps->elf.micro);
 		else
