@@ -25,6 +25,7 @@ struct work {
 	bool open_ended;           /* on demand: until the client stops it */
 	enum sample_mode mode;
 	int max_depth;
+	bool no_python;            /* native frames only (Python no) */
 	const char *formats;
 	const char *dir;           /* scheduled: the output directory */
 	unsigned stride;           /* to start at (what the budget allowed last) */

@@ -31,7 +31,7 @@ enum kw_id {
 	K_ONDEMANDMAXDURATION,
 	K_PROCESS, K_USER, K_SELECT,
 	K_FREQUENCY, K_DURATION, K_INTERVAL, K_JITTER, K_MODE, K_MAXDEPTH, K_FORMATS,
-	K_OUTPUTDIR, K_MAXFILES, K_MAXBYTES, K_MAXAGE, K_CPUBUDGET,
+	K_OUTPUTDIR, K_MAXFILES, K_MAXBYTES, K_MAXAGE, K_CPUBUDGET, K_PYTHON,
 	K_COUNT
 };
 
@@ -53,6 +53,7 @@ struct kw {
 static const char *const levels[] = { "error", "warning", "info", "debug", NULL };
 static const char *const selects[] = { "newest", "all", NULL };
 static const char *const kinds[] = { "pid", "pidfile", "exe", "cmdline", NULL };
+static const char *const yesno[] = { "no", "yes", NULL };
 
 static const struct kw table[K_COUNT] = {
 	[K_CONTROLSOCKET] = { "ControlSocket", SC_GLOBAL, V_PATH, 0, 0, true, NULL,
@@ -80,6 +81,7 @@ static const struct kw table[K_COUNT] = {
 	[K_MAXBYTES] = { "MaxBytes", SC_BOTH, V_SIZE, 0, 1e15, true, NULL, "1G" },
 	[K_MAXAGE] = { "MaxAge", SC_BOTH, V_TIME, 0, 3650 * 86400.0, true, NULL, "30d" },
 	[K_CPUBUDGET] = { "CPUBudget", SC_BOTH, V_PERCENT, 0, 100, true, NULL, "none" },
+	[K_PYTHON] = { "Python", SC_BOTH, V_ENUM, 0, 0, false, yesno, "yes" },
 };
 
 /* One value as parsed: a number (enum index, count, seconds, bytes,
@@ -727,6 +729,8 @@ static void build_target(struct parser *p, struct config *c, size_t i)
 	val_clear(&sc);
 	t->max_depth = (int)effective(p, sec, K_MAXDEPTH, &sc)->num;
 	val_clear(&sc);
+	t->python = effective(p, sec, K_PYTHON, &sc)->num != 0;
+	val_clear(&sc);
 	t->formats = xstrdup(effective(p, sec, K_FORMATS, &sc)->str);
 	val_clear(&sc);
 	t->output_dir = expand_dir(effective(p, sec, K_OUTPUTDIR, &sc)->str, t->name);
@@ -913,6 +917,7 @@ void config_print(const struct config *c, FILE *f)
 		print_time(f, "\tJitter", t->jitter, false);
 		fprintf(f, "\tMode %s\n", sample_mode_name(t->mode));
 		fprintf(f, "\tMaxDepth %d\n", t->max_depth);
+		fprintf(f, "\tPython %s\n", yesno[t->python]);
 		fputs("\tFormats ", f);
 		print_quoted(f, t->formats);
 		fputs("\n\tOutputDir ", f);

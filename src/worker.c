@@ -366,6 +366,7 @@ static int worker_main(struct work *w)
 	so.max_depth = w->max_depth;
 	so.stack_cap = SPROFD_STACK_CAP_DEFAULT;
 	so.mode = w->mode;
+	so.no_python = w->no_python;
 	so.stride = w->stride;
 	{
 		struct run_watch watch[] = {
