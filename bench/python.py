@@ -21,7 +21,8 @@ under the same load: one row per build.
 Prints figures; never passes or fails.
 
 Usage: python3 bench/python.py [--rounds N] [--seconds S] [--hz HZ]
-       [--only pause|flask] [--python PATH]... [--sprofd PATH]..."""
+       [--only pause|flask] [--python PATH]... [--match LABEL]...
+       [--sprofd PATH]..."""
 
 import argparse
 import glob
@@ -99,6 +100,8 @@ def bench_pause(opts):
         "x own", "x gap"))
     builds = opts.sprofd or [SPROFD]
     for label, py in pythons(opts.python):
+        if opts.match and not any(m in label for m in opts.match):
+            continue
         runs = {b: {"py": [], "nat": []} for b in builds}
         for r in range(opts.rounds):
             for b in builds:
@@ -201,6 +204,9 @@ def main():
     ap.add_argument("--only", choices=("pause", "flask"))
     ap.add_argument("--python", action="append", default=[],
                     help="another interpreter to measure (repeatable)")
+    ap.add_argument("--match", action="append", default=[],
+                    help="only the interpreters whose label holds this (repeatable), "
+                    "e.g. debian, 3.12")
     ap.add_argument("--sprofd", action="append", default=[],
                     help="a build to measure, side by side with the others given "
                     "(repeatable; default ./sprofd or $SPROFD)")
