@@ -415,7 +415,8 @@ static void keep_chain(struct lastchain *lc, const struct py_capture *out)
 	}
 	for (int i = 0; i < out->n; i++)
 		lc->addr[i] = out->f[i].frame;
-	memcpy(lc->addr + out->n, old, sizeof(*old) * (size_t)nold);
+	if (nold)
+		memcpy(lc->addr + out->n, old, sizeof(*old) * (size_t)nold);
 	lc->n = out->n + nold;
 }
 
