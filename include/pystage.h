@@ -51,7 +51,7 @@ void pystage_exec(struct pystage *ps);
 void pystage_watch(struct pystage *ps, struct target *t);
 /* Just before the stopped thread tid is captured into c: asks the capture
  * to copy what the thread's Python frames were found in last time with
- * its stack, in the same process_vm_readv (see capture.h, pyreader.h). */
+ * its stack, in the same process_vm_readv (see capture.h, pyread.h). */
 void pystage_ahead(struct pystage *ps, pid_t tid, struct capture *c);
 /* While the thread of c is stopped (or checked asleep): reads its Python
  * frames into slot (one per capture the caller keeps, < 65536), at most
