@@ -14,10 +14,15 @@ python3), loaded by wrk on loopback with its busy views (/cpu, /compress,
 second with no profiler and with sprofd -F 100 on the worker, rounds
 interleaved; the ratio per round, then the median.
 
+--sprofd PATH (repeatable) measures other builds too, each round running
+every build in turn, so that a change is seen against the build before it
+under the same load: one row per build.
+
 Prints figures; never passes or fails.
 
 Usage: python3 bench/python.py [--rounds N] [--seconds S] [--hz HZ]
-       [--only pause|flask] [--python PATH]..."""
+       [--only pause|flask] [--python PATH]... [--match LABEL]...
+       [--sprofd PATH]..."""
 
 import argparse
 import glob
@@ -61,7 +66,7 @@ def own_pause(err):
     return float(m.group(1)) if m else None
 
 
-def pause_once(py, args, seconds, hz):
+def pause_once(sprofd, py, args, seconds, hz):
     """One run: workload + sprofd; returns (own pause us, target gap50 us,
     samples) or None when sprofd failed."""
     w = subprocess.Popen([py, os.path.join(HERE, "pywork.py"), "1"], stdin=subprocess.PIPE,
@@ -70,7 +75,7 @@ def pause_once(py, args, seconds, hz):
         if w.stdout.readline().strip() != "ready":
             return None
         time.sleep(0.3)
-        s = subprocess.Popen([SPROFD, "-v", "-p", str(w.pid), "-F", str(hz), "-d",
+        s = subprocess.Popen([sprofd, "-v", "-p", str(w.pid), "-F", str(hz), "-d",
                               str(seconds + 1), "-o", "/dev/null", "-n", "0"] + args,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         time.sleep(0.5)
@@ -93,30 +98,40 @@ def bench_pause(opts):
     print("%-16s %-8s %12s %12s %12s %12s %8s %8s" % (
         "interpreter", "version", "own py us", "own nat us", "gap py us", "gap nat us",
         "x own", "x gap"))
+    builds = opts.sprofd or [SPROFD]
     for label, py in pythons(opts.python):
-        runs = {"py": [], "nat": []}
-        for r in range(opts.rounds):
-            order = [("py", []), ("nat", [NO_PYTHON])]
-            if r % 2:
-                order.reverse()
-            for name, args in order:
-                res = pause_once(py, args, opts.seconds, opts.hz)
-                if res and res[0] is not None:
-                    runs[name].append(res)
-                elif res:
-                    print("  %s %s: no pause figure; stderr: %s" % (label, name, res[2][-300:]))
-        n = min(len(runs["py"]), len(runs["nat"]))
-        if not n:
-            print("%-16s no runs" % label)
+        if opts.match and not any(m in label for m in opts.match):
             continue
-        med = lambda k, i: statistics.median(x[i] for x in runs[k] if x[i] is not None)
-        xown = statistics.median(runs["py"][i][0] / runs["nat"][i][0] for i in range(n))
-        xgap = statistics.median(runs["py"][i][1] / runs["nat"][i][1] for i in range(n)
-                                 if runs["py"][i][1] and runs["nat"][i][1]) \
-            if any(runs["py"][i][1] and runs["nat"][i][1] for i in range(n)) else 0
-        print("%-16s %-8s %12.1f %12.1f %12.1f %12.1f %8.2f %8.2f" % (
-            label, version(py), med("py", 0), med("nat", 0), med("py", 1), med("nat", 1),
-            xown, xgap))
+        runs = {b: {"py": [], "nat": []} for b in builds}
+        for r in range(opts.rounds):
+            for b in builds:
+                order = [("py", []), ("nat", [NO_PYTHON])]
+                if r % 2:
+                    order.reverse()
+                for name, args in order:
+                    res = pause_once(b, py, args, opts.seconds, opts.hz)
+                    if res and res[0] is not None:
+                        runs[b][name].append(res)
+                    elif res:
+                        print("  %s %s: no pause figure; stderr: %s" % (label, name,
+                                                                        res[2][-300:]))
+        for b in builds:
+            pause_row(label if len(builds) == 1 else "%s %s" % (label, b), py, runs[b])
+
+
+def pause_row(label, py, runs):
+    n = min(len(runs["py"]), len(runs["nat"]))
+    if not n:
+        print("%-16s no runs" % label)
+        return
+    med = lambda k, i: statistics.median(x[i] for x in runs[k] if x[i] is not None)
+    xown = statistics.median(runs["py"][i][0] / runs["nat"][i][0] for i in range(n))
+    xgap = statistics.median(runs["py"][i][1] / runs["nat"][i][1] for i in range(n)
+                             if runs["py"][i][1] and runs["nat"][i][1]) \
+        if any(runs["py"][i][1] and runs["nat"][i][1] for i in range(n)) else 0
+    print("%-16s %-8s %12.1f %12.1f %12.1f %12.1f %8.2f %8.2f" % (
+        label, version(py), med("py", 0), med("nat", 0), med("py", 1), med("nat", 1),
+        xown, xgap))
 
 
 def free_port():
@@ -148,15 +163,21 @@ def bench_flask(opts):
         kids = open("/proc/%d/task/%d/children" % (g.pid, g.pid)).read().split()
         worker = int(kids[0])
         wrk(port, 1)  # warm up: imports, bytecode specialization
-        rows = {"none": [], "sprofd cpu": [], "sprofd wall": []}
+        builds = opts.sprofd or [SPROFD]
+        rows = {"none": []}
+        for b in builds:
+            for m in ("cpu", "wall"):
+                rows["sprofd %s" % m if len(builds) == 1 else "%s %s" % (b, m)] = []
         for r in range(opts.rounds):
             names = list(rows)
             names = names[r % len(names):] + names[:r % len(names)]
             for name in names:
                 s = None
                 if name != "none":
-                    s = subprocess.Popen([SPROFD, "-q", "-p", str(worker), "-F", str(opts.hz),
-                                          "-m", name.split()[1], "-o", "/dev/null", "-n", "0"],
+                    b = SPROFD if len(builds) == 1 else name.rsplit(" ", 1)[0]
+                    s = subprocess.Popen([b, "-q", "-p", str(worker), "-F", str(opts.hz),
+                                          "-m", name.rsplit(" ", 1)[1], "-o", "/dev/null",
+                                          "-n", "0"],
                                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
                     time.sleep(0.5)
                 rows[name].append(wrk(port, opts.seconds))
@@ -166,9 +187,10 @@ def bench_flask(opts):
         base = rows["none"]
         print("%-14s %12s %8s %s" % ("configuration", "req/s", "x none", "per round"))
         for name, v in rows.items():
-            ratio = statistics.median(a / b for a, b in zip(v, base) if a and b)
-            print("%-14s %12.0f %8.3f %s" % (name, statistics.median(v), ratio,
-                                              " ".join("%.0f" % x for x in v)))
+            ratios = [a / b for a, b in zip(v, base) if a and b]
+            print("%-14s %12.0f %8.3f %s   (x none per round: %s)" % (
+                name, statistics.median(v), statistics.median(ratios),
+                " ".join("%.0f" % x for x in v), " ".join("%.3f" % x for x in ratios)))
     finally:
         g.terminate()
         g.wait()
@@ -182,9 +204,16 @@ def main():
     ap.add_argument("--only", choices=("pause", "flask"))
     ap.add_argument("--python", action="append", default=[],
                     help="another interpreter to measure (repeatable)")
+    ap.add_argument("--match", action="append", default=[],
+                    help="only the interpreters whose label holds this (repeatable), "
+                    "e.g. debian, 3.12")
+    ap.add_argument("--sprofd", action="append", default=[],
+                    help="a build to measure, side by side with the others given "
+                    "(repeatable; default ./sprofd or $SPROFD)")
     opts = ap.parse_args()
-    if not os.access(SPROFD, os.X_OK):
-        sys.exit("bench: %s is not built: run make first" % SPROFD)
+    for b in opts.sprofd or [SPROFD]:
+        if not os.access(b, os.X_OK):
+            sys.exit("bench: %s is not built: run make first" % b)
     if opts.only in (None, "pause"):
         bench_pause(opts)
     if opts.only in (None, "flask"):

@@ -1,14 +1,16 @@
 /* capture.h: what sprofd takes from a thread while it is stopped: its
  * registers and a copy of the live part of its stack, in as few syscalls as
- * possible (one PTRACE_GETREGS, one process_vm_readv). Unwinding happens
- * later, on the copy, after the thread runs again. A capture owns its
- * buffer. */
+ * possible (one PTRACE_GETREGS, one process_vm_readv, which also copies
+ * what a stage beside unwinding asked for: see more_local). Unwinding
+ * happens later, on the copy, after the thread runs again. A capture owns
+ * its buffer; the extra ranges' buffers are the asker's. */
 #ifndef SPROFD_CAPTURE_H
 #define SPROFD_CAPTURE_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <sys/user.h>
 
 struct capture {
@@ -20,6 +22,16 @@ struct capture {
 	unsigned char *stack;
 	uint64_t when_ns;   /* monotonic time of the capture */
 	uint32_t weight;    /* ticks this capture stands for */
+	/* Further ranges to copy in the stack's process_vm_readv, after the
+	 * stack, set by the caller before capture_take_to (nmore 0: none).
+	 * more_got: how many of their bytes came, in order; the first range
+	 * that cannot be read ends the copy, and a short stack copy leaves
+	 * them all unread. */
+	const struct iovec *more_local, *more_remote;
+	size_t nmore;
+	size_t more_got;
+	struct iovec *iov;  /* scratch: the stack's and the further ranges' */
+	size_t iovcap;
 };
 
 void capture_init(struct capture *c, size_t cap);

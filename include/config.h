@@ -56,6 +56,7 @@ struct target_conf {
 	double duration, interval, jitter;  /* seconds */
 	enum sample_mode mode;
 	int max_depth;
+	bool python;          /* Python frames in a Python process (Python yes) */
 	char *formats;
 	char *output_dir;     /* with %t expanded */
 	struct keep keep;

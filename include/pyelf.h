@@ -2,7 +2,7 @@
  * it (a mapped libpython3.X.so, else the executable), where _PyRuntime,
  * PyCode_Type and the eval loop (with its .cold part) are once loaded, and
  * which version it is (_Py_DebugOffsets 3.13+, Py_Version 3.11+, else the
- * file name). Reads the ELF file with libelf, through /proc/PID/root, and
+ * file name, and the text Py_GetVersion made at startup for the micro). Reads the ELF file with libelf, through /proc/PID/root, and
  * a few words of the process's memory. Owns nothing once it returns. */
 #ifndef SPROFD_PYELF_H
 #define SPROFD_PYELF_H
@@ -22,6 +22,7 @@ struct pyelf {
 	char path[PATH_MAX];         /* the object, as the maps name it */
 	unsigned major, minor, micro;
 	uint64_t hexversion;         /* PY_VERSION_HEX, 0 if only the name told */
+	bool micro_known;            /* micro is known (hexversion, or <= 3.10 the text) */
 	uint64_t runtime;            /* &_PyRuntime */
 	uint64_t code_type;          /* &PyCode_Type, 0 if not found */
 	struct pyrange eval[PYELF_MAX_RANGES];  /* _PyEval_EvalFrameDefault[.cold] */

@@ -50,6 +50,11 @@ typedef int (*pyread_mem_fn)(void *ctx, uint64_t addr, void *buf, size_t len);
 struct pyreader *pyreader_new(pid_t pid, const struct pylayout *lay, uint64_t runtime);
 /* Replaces process_vm_readv (tests, fuzzing). */
 void pyreader_set_mem(struct pyreader *r, pyread_mem_fn fn, void *ctx);
+/* Before the thread tid is captured: asks c to copy, with its stack, the
+ * ranges this thread's last read found (its thread state, its 3.11+ data
+ * stack, its <= 3.10 frames), into buffers of r's (nmore 0 if none). The
+ * next pyreader_read of tid uses them where they prove current. */
+void pyreader_ahead(struct pyreader *r, pid_t tid, struct capture *c);
 /* Reads the frames of the thread of capture c (stopped, or asleep and
  * checked not to run) into out, at most max frames. */
 void pyreader_read(struct pyreader *r, const struct capture *c, int max, struct py_capture *out);
@@ -57,6 +62,11 @@ void pyreader_read(struct pyreader *r, const struct capture *c, int max, struct 
  * thread new since the last look): look for it again at its next read
  * rather than after the usual interval. */
 void pyreader_forget(struct pyreader *r, pid_t tid);
+/* The thread tid is gone (attach said so): forgets what is kept of it. */
+void pyreader_thread_gone(struct pyreader *r, pid_t tid);
+/* Threads something is kept of (bounded by the live ones, with
+ * pyreader_thread_gone). */
+size_t pyreader_threads(const struct pyreader *r);
 /* process_vm_readv calls made, for the measures of -v. */
 uint64_t pyreader_syscalls(const struct pyreader *r);
 void pyreader_free(struct pyreader *r);

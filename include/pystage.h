@@ -17,6 +17,7 @@
 struct capture;
 struct pystage;
 struct sym_frame;
+struct target;
 
 #define PYSTAGE_PC_FLAG (1ull << 63)
 #define PYSTAGE_IS_PY(pc) (((pc) & PYSTAGE_PC_FLAG) != 0)
@@ -33,7 +34,8 @@ struct pystage_stats {
 	uint64_t read_failed;  /* a thread state was found but its frames not read */
 	uint64_t codes;        /* code objects decoded */
 	uint64_t stops;        /* threads read while stopped */
-	uint64_t stop_reads;   /* process_vm_readv calls made for them */
+	uint64_t stop_reads;   /* process_vm_readv calls made for them, beyond capture's */
+	uint64_t threads;      /* threads the reader keeps something of, now */
 };
 
 /* Looks for an interpreter in pid (none is fine: the stage stays idle and
@@ -44,6 +46,14 @@ struct pystage *pystage_new(pid_t pid, const struct pystage_opts *o);
  * one in the new program (for a while, as its libraries get mapped).
  * Frames already handed out stay valid. */
 void pystage_exec(struct pystage *ps);
+/* Forgets what is kept of thread tid: it exited, or a thread born under
+ * its tid is a new one (attach's THREAD_GONE and THREAD_BORN, see
+ * target_watch). A tid this stage never read costs a lookup. */
+void pystage_thread_gone(struct pystage *ps, pid_t tid);
+/* Just before the stopped thread tid is captured into c: asks the capture
+ * to copy what the thread's Python frames were found in last time with
+ * its stack, in the same process_vm_readv (see capture.h, pyread.h). */
+void pystage_ahead(struct pystage *ps, pid_t tid, struct capture *c);
 /* While the thread of c is stopped (or checked asleep): reads its Python
  * frames into slot (one per capture the caller keeps, < 65536), at most
  * max of them. Returns false if the thread could not be told from the

@@ -26,6 +26,7 @@ struct work {
 	enum sample_mode mode;
 	bool children;             /* and every descendant (sprofd -C) */
 	int max_depth;
+	bool no_python;            /* native frames only (Python no) */
 	const char *formats;
 	const char *dir;           /* scheduled: the output directory */
 	const char *split;         /* Split (split.h), or NULL */

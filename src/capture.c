@@ -50,7 +50,9 @@ void capture_restart_call(const struct capture *c)
 void capture_fini(struct capture *c)
 {
 	free(c->stack);
+	free(c->iov);
 	c->stack = NULL;
+	c->iov = NULL;
 }
 
 int capture_take(struct capture *c, pid_t pid, pid_t tid, const struct maps *maps)
@@ -58,26 +60,35 @@ int capture_take(struct capture *c, pid_t pid, pid_t tid, const struct maps *map
 	return capture_take_to(c, pid, tid, maps, 0);
 }
 
-/* Copies the stack from c->sp up to the end of its mapping (or top). */
+/* The most iovecs one process_vm_readv takes (the kernel's UIO_MAXIOV). */
+#define MAX_IOV 1024
+
+/* Copies the stack from c->sp up to the end of its mapping (or top), and
+ * the further ranges asked for (see capture.h) in the same call. */
 static void copy_stack(struct capture *c, pid_t pid, const struct maps *maps, uint64_t top)
 {
 	const struct map_entry *e = maps_find(maps, c->sp);
-	struct iovec local, remote;
-	size_t want = c->cap;
+	size_t want = c->cap, nmore = c->nmore, n = 1;
 	ssize_t r;
 
 	if (e && e->end - c->sp < want)
 		want = (size_t)(e->end - c->sp);
 	if (top > c->sp && top - c->sp < want)
 		want = (size_t)(top - c->sp);
-	local.iov_base = c->stack;
-	local.iov_len = want;
-	remote.iov_base = (void *)(uintptr_t)c->sp;
-	remote.iov_len = want;
+	if (nmore >= MAX_IOV)
+		nmore = 0;   /* never asked for: the asker reads them itself */
+	xgrow((void **)&c->iov, &c->iovcap, 2 * (1 + nmore), sizeof(*c->iov));
+	c->iov[0] = (struct iovec){ c->stack, want };
+	c->iov[1 + nmore] = (struct iovec){ (void *)(uintptr_t)c->sp, want };
+	for (size_t i = 0; i < nmore; i++, n++) {
+		c->iov[n] = c->more_local[i];
+		c->iov[1 + nmore + n] = c->more_remote[i];
+	}
 	/* process_vm_readv stops at the first unreadable page and returns what it
 	 * got, which is what we want when the cap runs past the stack's end. */
-	r = process_vm_readv(pid, &local, 1, &remote, 1, 0);
-	c->len = r > 0 ? (size_t)r : 0;
+	r = process_vm_readv(pid, c->iov, n, c->iov + 1 + nmore, n, 0);
+	c->len = r > 0 ? ((size_t)r < want ? (size_t)r : want) : 0;
+	c->more_got = r > 0 && (size_t)r > want ? (size_t)r - want : 0;
 }
 
 int capture_asleep(struct capture *c, pid_t pid, pid_t tid, const struct maps *maps,

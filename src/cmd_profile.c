@@ -362,11 +362,13 @@ static void log_python_stats(const struct session *s)
 	log_debug("python %s: %llu samples with Python frames, %llu where native and Python "
 		  "frames did not line up (%llu with eval frames left over, %llu with Python "
 		  "frames put outermost), %llu whose frames could not be read; %llu code objects "
-		  "decoded; %.1f reads per stop", pystage_version(py),
+		  "decoded; %.2f reads per stop besides the stack's; %llu threads kept",
+		  pystage_version(py),
 		  (unsigned long long)ps.samples, (unsigned long long)ps.mismatched,
 		  (unsigned long long)ps.eval_left, (unsigned long long)ps.py_left,
 		  (unsigned long long)ps.read_failed, (unsigned long long)ps.codes,
-		  ps.stops ? (double)ps.stop_reads / (double)ps.stops : 0.0);
+		  ps.stops ? (double)ps.stop_reads / (double)ps.stops : 0.0,
+		  (unsigned long long)ps.threads);
 }
 
 /* A stop signal (run_watch): says so and ends the session; one is enough. */

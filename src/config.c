@@ -32,7 +32,7 @@ enum kw_id {
 	K_ONDEMANDMAXDURATION,
 	K_PROCESS, K_USER, K_SELECT,
 	K_FREQUENCY, K_DURATION, K_INTERVAL, K_JITTER, K_MODE, K_MAXDEPTH, K_FORMATS,
-	K_OUTPUTDIR, K_MAXFILES, K_MAXBYTES, K_MAXAGE, K_CPUBUDGET, K_SPLIT, K_CHILDREN,
+	K_OUTPUTDIR, K_MAXFILES, K_MAXBYTES, K_MAXAGE, K_CPUBUDGET, K_SPLIT, K_CHILDREN, K_PYTHON,
 	K_COUNT
 };
 
@@ -85,6 +85,7 @@ static const struct kw table[K_COUNT] = {
 	/* flask, django or a function (split.h); none: not split. */
 	[K_SPLIT] = { "Split", SC_BOTH, V_SPLIT, 0, 0, true, NULL, "none" },
 	[K_CHILDREN] = { "Children", SC_BOTH, V_ENUM, 0, 0, false, yes_no, "no" },
+	[K_PYTHON] = { "Python", SC_BOTH, V_ENUM, 0, 0, false, yes_no, "yes" },
 };
 
 /* One value as parsed: a number (enum index, count, seconds, bytes,
@@ -745,6 +746,8 @@ static void build_target(struct parser *p, struct config *c, size_t i)
 	val_clear(&sc);
 	t->max_depth = (int)effective(p, sec, K_MAXDEPTH, &sc)->num;
 	val_clear(&sc);
+	t->python = effective(p, sec, K_PYTHON, &sc)->num != 0;
+	val_clear(&sc);
 	t->formats = xstrdup(effective(p, sec, K_FORMATS, &sc)->str);
 	val_clear(&sc);
 	t->output_dir = expand_dir(effective(p, sec, K_OUTPUTDIR, &sc)->str, t->name);
@@ -934,6 +937,7 @@ void config_print(const struct config *c, FILE *f)
 		print_time(f, "\tJitter", t->jitter, false);
 		fprintf(f, "\tMode %s\n", sample_mode_name(t->mode));
 		fprintf(f, "\tMaxDepth %d\n", t->max_depth);
+		fprintf(f, "\tPython %s\n", yes_no[t->python]);
 		fputs("\tFormats ", f);
 		print_quoted(f, t->formats);
 		fputs("\n\tOutputDir ", f);

@@ -339,8 +339,9 @@ static void start_scheduled(struct daemon *d, const struct target_conf *t, unsig
 	char label[96];
 	struct work w = {
 		.label = label, .pid = pid, .hz = t->hz, .duration = t->duration, .mode = t->mode,
-		.children = t->children, .max_depth = t->max_depth, .formats = t->formats, .dir = t->output_dir,
-		.split = t->split, .stride = stride > 1 && stride <= t->hz ? stride : 1, .sock = -1, .client = -1,
+		.children = t->children, .max_depth = t->max_depth, .no_python = !t->python,
+		.formats = t->formats, .dir = t->output_dir, .split = t->split,
+		.stride = stride > 1 && stride <= t->hz ? stride : 1, .sock = -1, .client = -1,
 	};
 	struct job *j;
 	pid_t wpid;

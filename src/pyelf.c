@@ -55,6 +55,7 @@ static int read_mem(pid_t pid, uint64_t addr, void *buf, size_t len)
 
 struct elfsyms {
 	uint64_t runtime, py_version, code_type, runtime_sec;
+	uint64_t version_text;   /* <= 3.10: Py_GetVersion's static buffer */
 	struct pyrange eval[PYELF_MAX_RANGES];
 	int neval;
 	uint64_t first_load;   /* first PT_LOAD p_vaddr, aligned down */
@@ -65,6 +66,8 @@ struct elfsyms {
 /* An FDE this large reached by a jump out of the eval loop is its cold
  * part (no helper function of the interpreter is nearly this big). */
 #define COLD_MIN 16384
+
+#define PY_VERSION_TEXT 250
 
 /* Looks for the symbols in one symbol table. */
 static void scan_symtab(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh, struct elfsyms *o)
@@ -83,6 +86,13 @@ static void scan_symtab(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh, struct elfs
 		    sym.st_shndx == SHN_UNDEF)
 			continue;
 		name = elf_strptr(elf, sh->sh_link, sym.st_name);
+		/* Py_GetVersion's "static char version[250]", which it fills
+		 * when the interpreter starts: a local symbol, "version.0". */
+		if (name && strncmp(name, "version", 7) == 0 && (name[7] == '\0' || name[7] == '.') &&
+		    sym.st_size == PY_VERSION_TEXT && GELF_ST_TYPE(sym.st_info) == STT_OBJECT) {
+			o->version_text = sym.st_value;
+			continue;
+		}
 		if (!name || (name[0] != '_' && name[0] != 'P'))
 			continue;
 		if (strcmp(name, "_PyRuntime") == 0) {
@@ -242,6 +252,25 @@ static int read_elf(const char *path, struct elfsyms *o, char *why, size_t whyle
 	return 0;
 }
 
+/* <= 3.10: the micro version from the text Py_GetVersion made ("3.10.13
+ * (main, ..."), if the interpreter got that far and the text is of the
+ * minor the file name said. */
+static void micro_from_text(pid_t pid, uint64_t addr, struct pyelf *e)
+{
+	char t[24];
+	unsigned major, minor, micro;
+	int end = 0;
+
+	if (read_mem(pid, addr, t, sizeof(t) - 1) < 0)
+		return;
+	t[sizeof(t) - 1] = '\0';
+	if (sscanf(t, "%u.%u.%u%n", &major, &minor, &micro, &end) == 3 && end > 0 &&
+	    major == 3 && minor == e->minor && micro < 100) {
+		e->micro = micro;
+		e->micro_known = true;
+	}
+}
+
 int pyelf_find(pid_t pid, struct pyelf *e, char *why, size_t whylen)
 {
 	struct maps *mp = maps_read(pid);
@@ -325,8 +354,11 @@ int pyelf_find(pid_t pid, struct pyelf *e, char *why, size_t whylen)
 			e->hexversion = v;
 			e->minor = (unsigned)((v >> 16) & 0xff);
 			e->micro = (unsigned)((v >> 8) & 0xff);
+			e->micro_known = true;
 		}
 	}
+	if (!e->micro_known && e->minor && s.version_text)
+		micro_from_text(pid, s.version_text + bias, e);
 	if (!e->minor) {
 		snprintf(why, whylen, "%s holds a Python interpreter of unknown version", e->path);
 		goto out;

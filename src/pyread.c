@@ -35,6 +35,12 @@ struct region {
  * otherwise (a deep stack mostly keeps its outer frames from one sample
  * to the next). What was read is used only where it proves current. */
 #define CHUNK_SLACK 2048
+/* <= 3.10: the innermost frames of the chain before, kept beside the
+ * chain's: a thread that calls the same short function over and over is
+ * sampled now in it, now between two calls, and the frame object of the
+ * next call is mostly the same one (each code object keeps one for
+ * reuse). */
+#define KEEP_OLD 4
 struct lastchain {
 	uint64_t tstate;
 	uint64_t chunk;
@@ -58,10 +64,10 @@ struct pyreader {
 	pyread_mem_fn mem;
 	void *mem_ctx;
 	uint64_t syscalls;
-	/* <= 3.10 (see struct lastchain): by tid, and the batch read. */
-	struct u64map *chains;     /* tid -> index in chainv */
-	struct lastchain *chainv;
-	size_t nchains, chaincap;
+	/* See struct lastchain: by tid, and the batch read. */
+	struct u64map *chains;     /* tid -> struct lastchain *, owned */
+	pid_t ahead_tid;           /* pyreader_ahead asked the capture of this tid */
+	size_t ahead_n;            /* for this many ranges (0: none pending) */
 	uint8_t *batch;            /* frames of the last chain, fr_size each */
 	int batch_n;               /* how many of them were read */
 	uint8_t pre_ts[512];       /* the thread state read ahead */
@@ -105,6 +111,19 @@ static uint64_t u64_at(const uint8_t *b, uint32_t off)
 	return v;
 }
 
+static void free_chains(struct pyreader *r)
+{
+	size_t pos = 0;
+	uint64_t k, v;
+
+	while (u64map_next(r->chains, &pos, &k, &v)) {
+		struct lastchain *lc = (struct lastchain *)(uintptr_t)v;
+		free(lc->addr);
+		free(lc);
+	}
+	u64map_free(r->chains);
+}
+
 struct pyreader *pyreader_new(pid_t pid, const struct pylayout *lay, uint64_t runtime)
 {
 	struct pyreader *r = xcalloc(1, sizeof(*r));
@@ -134,6 +153,27 @@ void pyreader_forget(struct pyreader *r, pid_t tid)
 		u64map_del(r->bytid, (uint64_t)(uint32_t)tid);
 }
 
+void pyreader_thread_gone(struct pyreader *r, pid_t tid)
+{
+	uint64_t key = (uint64_t)(uint32_t)tid, v;
+
+	u64map_del(r->bytid, key);
+	if (u64map_get(r->chains, key, &v)) {
+		struct lastchain *lc = (struct lastchain *)(uintptr_t)v;
+		free(lc->addr);
+		free(lc);
+		u64map_del(r->chains, key);
+	}
+	if (r->ahead_tid == tid)
+		r->ahead_n = 0;
+}
+
+size_t pyreader_threads(const struct pyreader *r)
+{
+	return u64map_count(r->bytid) > u64map_count(r->chains) ? u64map_count(r->bytid) :
+									 u64map_count(r->chains);
+}
+
 uint64_t pyreader_syscalls(const struct pyreader *r)
 {
 	return r->syscalls;
@@ -146,10 +186,7 @@ void pyreader_free(struct pyreader *r)
 	u64map_free(r->bytid);
 	u64map_free(r->bypthread);
 	free(r->chunk);
-	u64map_free(r->chains);
-	for (size_t i = 0; i < r->nchains; i++)
-		free(r->chainv[i].addr);
-	free(r->chainv);
+	free_chains(r);
 	free(r->batch);
 	free(r->liov);
 	free(r->riov);
@@ -264,32 +301,30 @@ static void copy_chunk(struct pyreader *r, const uint8_t *ts, struct lastchain *
 /* The last chain of thread tid (created empty). */
 static struct lastchain *thread_chain(struct pyreader *r, pid_t tid)
 {
-	uint64_t i;
+	uint64_t v;
+	struct lastchain *lc;
 
-	if (!u64map_get(r->chains, (uint64_t)(uint32_t)tid, &i)) {
-		xgrow((void **)&r->chainv, &r->chaincap, r->nchains + 1, sizeof(*r->chainv));
-		i = r->nchains++;
-		memset(&r->chainv[i], 0, sizeof(r->chainv[i]));
-		u64map_put(r->chains, (uint64_t)(uint32_t)tid, i);
-	}
-	return &r->chainv[i];
+	if (u64map_get(r->chains, (uint64_t)(uint32_t)tid, &v))
+		return (struct lastchain *)(uintptr_t)v;
+	lc = xcalloc(1, sizeof(*lc));
+	u64map_put(r->chains, (uint64_t)(uint32_t)tid, (uint64_t)(uintptr_t)lc);
+	return lc;
 }
 
-/* Reads what the thread's last read found (see struct lastchain) with one
- * process_vm_readv: its thread state, then its data stack (3.11+) or the
- * frames of its chain (<= 3.10). Only with the real process_vm_readv: a
- * test's reader goes piece by piece. */
-static void read_ahead(struct pyreader *r, const struct lastchain *tc)
+/* The ranges the thread's last read found (see struct lastchain), to be
+ * read in one process_vm_readv into the read-ahead buffers: its thread
+ * state, then its data stack (3.11+) or the frames of its chain (<= 3.10).
+ * Returns how many (0: nothing known, or a test's reader, which goes
+ * piece by piece). */
+static size_t plan_ahead(struct pyreader *r, const struct lastchain *tc)
 {
 	const struct pylayout *L = r->lay;
 	size_t fs = L->fr_size, ts = L->ts_size, niov = 1;
-	int nframes = L->group == PY_GROUP_EACH ? (tc->n < 1023 ? tc->n : 1023) : 0;
-	ssize_t got;
+	/* With the stack's range and the two below: the kernel's most. */
+	int nframes = L->group == PY_GROUP_EACH ? (tc->n < 1021 ? tc->n : 1021) : 0;
 
-	r->pre_ts_ok = r->pre_chunk_ok = false;
-	r->batch_n = 0;
 	if (!tc->tstate || r->mem != vm_read)
-		return;
+		return 0;
 	if ((size_t)nframes + 2 > r->iov_cap) {
 		r->iov_cap = (size_t)nframes + 2;
 		r->liov = xrealloc(r->liov, sizeof(*r->liov) * r->iov_cap);
@@ -310,16 +345,79 @@ static void read_ahead(struct pyreader *r, const struct lastchain *tc)
 			r->riov[niov++] = (struct iovec){ (void *)(uintptr_t)tc->addr[i], fs };
 		}
 	}
-	r->syscalls++;
-	got = process_vm_readv(r->pid, r->liov, niov, r->riov, niov, 0);
-	/* A bad address ends the transfer: what came before it is good. */
+	return niov;
+}
+
+/* Notes what of the planned ranges came: got bytes, in order (a bad
+ * address ends the transfer: what came before it is good). */
+static void took_ahead(struct pyreader *r, const struct lastchain *tc, size_t niov, size_t got)
+{
+	size_t fs = r->lay->fr_size, ts = r->lay->ts_size;
+	bool chunk = niov >= 2 && r->liov[1].iov_base == r->chunk;
+
 	r->pre_ts_addr = tc->tstate;
-	r->pre_ts_ok = got >= (ssize_t)ts;
+	r->pre_ts_ok = niov && got >= ts;
 	r->pre_ts_addr_chunk = tc->chunk;
 	r->pre_chunk_len = tc->chunk_len;
-	r->pre_chunk_ok = niov == 2 && got >= (ssize_t)(ts + tc->chunk_len);
-	if (nframes && got > (ssize_t)ts)
-		r->batch_n = (int)(((size_t)got - ts) / fs);
+	r->pre_chunk_ok = chunk && got >= ts + tc->chunk_len;
+	if (niov > (chunk ? 2u : 1u) && got > ts + (chunk ? tc->chunk_len : 0))
+		r->batch_n = (int)((got - ts - (chunk ? tc->chunk_len : 0)) / fs);
+}
+
+/* Reads the planned ranges with a process_vm_readv of their own: the
+ * capture did not carry them. */
+static void read_ahead(struct pyreader *r, const struct lastchain *tc)
+{
+	size_t niov = plan_ahead(r, tc);
+	ssize_t got;
+
+	if (!niov)
+		return;
+	r->syscalls++;
+	got = process_vm_readv(r->pid, r->liov, niov, r->riov, niov, 0);
+	took_ahead(r, tc, niov, got > 0 ? (size_t)got : 0);
+}
+
+void pyreader_ahead(struct pyreader *r, pid_t tid, struct capture *c)
+{
+	uint64_t v;
+
+	r->ahead_n = 0;
+	c->nmore = 0;
+	/* A thread never read has nothing to read ahead. */
+	if (!u64map_get(r->chains, (uint64_t)(uint32_t)tid, &v))
+		return;
+	r->ahead_n = plan_ahead(r, (const struct lastchain *)(uintptr_t)v);
+	r->ahead_tid = tid;
+	c->more_local = r->liov;
+	c->more_remote = r->riov;
+	c->nmore = r->ahead_n;
+	c->more_got = 0;
+}
+
+/* <= 3.10: notes the frames of the chain just read, for the next read
+ * ahead, and some of the last chain's innermost that it lacks. */
+static void keep_chain(struct lastchain *lc, const struct py_capture *out)
+{
+	uint64_t old[KEEP_OLD];
+	int nold = 0;
+
+	for (int i = 0; i < lc->n && i < 2 * KEEP_OLD && nold < KEEP_OLD; i++) {
+		bool seen = false;
+		for (int k = 0; k < out->n && !seen; k++)
+			seen = out->f[k].frame == lc->addr[i];
+		if (!seen)
+			old[nold++] = lc->addr[i];
+	}
+	if (out->n + nold > lc->cap) {
+		lc->cap = out->n + nold;
+		lc->addr = xrealloc(lc->addr, sizeof(*lc->addr) * (size_t)lc->cap);
+	}
+	for (int i = 0; i < out->n; i++)
+		lc->addr[i] = out->f[i].frame;
+	if (nold)
+		memcpy(lc->addr + out->n, old, sizeof(*old) * (size_t)nold);
+	lc->n = out->n + nold;
 }
 
 /* Reads frame at addr into fr: from the batch if the last chain had it
@@ -360,7 +458,15 @@ void pyreader_read(struct pyreader *r, const struct capture *c, int max, struct 
 	if (c->len)
 		r->reg[r->nreg++] = (struct region){ c->sp, c->stack, c->len };
 	lc = thread_chain(r, c->tid);
-	read_ahead(r, lc);
+	r->pre_ts_ok = r->pre_chunk_ok = false;
+	r->batch_n = 0;
+	/* What the capture copied for us, if it did; else read it now. */
+	if (r->ahead_n && r->ahead_tid == c->tid && c->nmore == r->ahead_n &&
+	    c->more_local == r->liov && c->more_got)
+		took_ahead(r, lc, r->ahead_n, c->more_got);
+	else
+		read_ahead(r, lc);
+	r->ahead_n = 0;
 	lc->tstate = find_tstate(r, c, ts);
 	r->pre_ts_ok = false;
 	if (!lc->tstate) {
@@ -422,15 +528,8 @@ void pyreader_read(struct pyreader *r, const struct capture *c, int max, struct 
 	if (out->n)
 		out->f[out->n - 1].end = true;
 	out->status = PY_READ_OK;
-	if (L->group == PY_GROUP_EACH) {   /* one frame per Python frame: n addresses */
-		if (out->n > lc->cap) {
-			lc->addr = xrealloc(lc->addr, sizeof(*lc->addr) * (size_t)out->n);
-			lc->cap = out->n;
-		}
-		for (int i = 0; i < out->n; i++)
-			lc->addr[i] = out->f[i].frame;
-		lc->n = out->n;
-	}
+	if (L->group == PY_GROUP_EACH)   /* one frame per Python frame */
+		keep_chain(lc, out);
 done:
 	if (out->status != PY_READ_OK)
 		out->n = 0;

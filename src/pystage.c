@@ -26,6 +26,10 @@
 #define REDETECT_EVERY_NS 50000000ull
 /* Bytes of a code object read to check it is the one decoded before. */
 #define FP_MAX 32
+/* Frame ids remembered per code object, by instruction offset: a hot
+ * function is sampled at a few offsets again and again, and finding the
+ * line walks its line table from the start. */
+#define LINE_WAYS 16
 
 struct codeent {
 	uint8_t fp[FP_MAX];       /* the object's name, file and table pointers */
@@ -34,6 +38,8 @@ struct codeent {
 	uint8_t *table;
 	size_t ntable;
 	bool ok;
+	int64_t at[LINE_WAYS];    /* code offset ... */
+	uint64_t id[LINE_WAYS];   /* ... and its frame id (0: none) */
 };
 
 struct pystage {
@@ -227,7 +233,7 @@ static void detect(struct pystage *ps, bool quiet_if_none)
 		return;
 	}
 	if (ps->elf.minor) {
-		if (ps->elf.hexversion)
+		if (ps->elf.micro_known)
 			snprintf(ps->version, sizeof(ps->version), "%u.%u.%u", ps->elf.major,
 				 ps->elf.minor, ps->elf.micro);
 		else
@@ -297,6 +303,20 @@ void pystage_exec(struct pystage *ps)
 	ps->found = false;
 	ps->redetect_until = mono_ns() + REDETECT_NS;
 	detect(ps, true);
+}
+
+void pystage_ahead(struct pystage *ps, pid_t tid, struct capture *c)
+{
+	if (ps->rd)
+		pyreader_ahead(ps->rd, tid, c);
+	else
+		c->nmore = 0;
+}
+
+void pystage_thread_gone(struct pystage *ps, pid_t tid)
+{
+	if (ps->rd)
+		pyreader_thread_gone(ps->rd, tid);
 }
 
 bool pystage_read(struct pystage *ps, unsigned slot, const struct capture *c, int max)
@@ -482,6 +502,8 @@ static void name_frames(struct pystage *ps, const struct py_capture *pc)
 		bool readable = (size_t)got >= (size_t)(i + 1) * len;
 		uint64_t idx;
 		struct codeent *e;
+		int64_t at;
+		unsigned way;
 		int line;
 
 		if (!u64map_get(ps->codes, f->code, &idx)) {
@@ -500,9 +522,14 @@ static void name_frames(struct pystage *ps, const struct py_capture *pc)
 			ps->py[i] = 0;
 			continue;
 		}
-		line = pycode_line(L->lines, e->table, e->ntable, e->firstlineno,
-				   code_offset(L, f->code, f->lasti));
-		ps->py[i] = frame_id(ps, e, line);
+		at = code_offset(L, f->code, f->lasti);
+		way = (unsigned)(((uint64_t)at * 0x9e3779b97f4a7c15ull) >> 60) % LINE_WAYS;
+		if (!e->id[way] || e->at[way] != at) {
+			line = pycode_line(L->lines, e->table, e->ntable, e->firstlineno, at);
+			e->id[way] = frame_id(ps, e, line);
+			e->at[way] = at;
+		}
+		ps->py[i] = e->id[way];
 	}
 }
 
@@ -592,6 +619,7 @@ bool pystage_reading(const struct pystage *ps)
 void pystage_stats(const struct pystage *ps, struct pystage_stats *out)
 {
 	*out = ps->st;
+	out->threads = ps->rd ? pyreader_threads(ps->rd) : 0;
 }
 
 void pystage_free(struct pystage *ps)

@@ -526,6 +526,9 @@ again:
 				t0 = mono_ns();
 			}
 			c = &l->caps[l->ncaps];
+			/* --- python stage: copied with the stack --- */
+			if (p->py)
+				pystage_ahead(p->py, th->tid, c);
 			if (capture_take_to(c, target_proc(l->t, th)->pid, th->tid,
 					    unwinder_maps(p->uw), ts->stack_top) == 0) {
 				c->weight = weight;

@@ -518,6 +518,20 @@ static struct pystage *session_image(void *ctx, unsigned image, pid_t pid, unsig
 	return py;
 }
 
+/* attach's report of a thread born or gone (tracing thread): each
+ * process's Python stage forgets what it kept of that tid. Told to every
+ * stage, since the report does not say whose the tid was; a stage that
+ * never read it pays a lookup. */
+static void python_thread_event(void *ctx, pid_t tid, enum thread_event ev)
+{
+	struct session *s = ctx;
+
+	(void)ev;
+	for (size_t i = 0; i < s->nproc_py; i++)   /* --- python stage --- */
+		if (s->proc_py[i])
+			pystage_thread_gone(s->proc_py[i], tid);
+}
+
 /* The tracing thread: attach, sample, and end, which detaches. */
 static void *session_main(void *arg)
 {
@@ -539,6 +553,9 @@ static void *session_main(void *arg)
 	}
 	s->start_time = (uint64_t)time(NULL);
 	s->nprocs_attached = (unsigned)s->t.nlive;
+	if (!s->o.no_python && target_watch(&s->t, python_thread_event, s) < 0)
+		log_warn("python: cannot watch thread exits; what is kept of threads that "
+			 "exit stays until the profile ends");
 	/* The sampler reads each process's maps as it starts (session_image):
 	 * if a process exits mid-profile, its modules are still known. */
 	if (pthread_create(&s->symthread, NULL, symbolize_main, s) == 0)

@@ -369,6 +369,7 @@ static int worker_main(struct work *w)
 	so.stack_cap = SPROFD_STACK_CAP_DEFAULT;
 	so.mode = w->mode;
 	so.children = w->children;
+	so.no_python = w->no_python;
 	so.stride = w->stride;
 	if (w->split) {   /* checked when the config was read */
 		char why_split[160];

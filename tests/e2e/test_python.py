@@ -56,6 +56,11 @@ class Interp:
                              stdout=subprocess.PIPE, text=True, timeout=60).stdout
         return int(out)
 
+    def micro(self):
+        out = subprocess.run(self.cmd + ["-c", "import sys; print(sys.version_info[2])"],
+                             stdout=subprocess.PIPE, text=True, timeout=60).stdout
+        return int(out)
+
 
 def interpreters():
     """[(label, Interp or None, why missing)] in a fixed order."""
@@ -168,8 +173,9 @@ class PythonTest(SprofdTestCase):
             run = self.sprofd("-p", p.pid, "-d", "2", "-F", hz, "-m", "wall", "-v", "-o", out,
                               "-f", "prof,collapsed", "-n", "5")
             prof = self.check_run(run, out, hz, pid=p.pid)
-            self.assertRegex(run.header().group("more") or "", r"; python 3\.%d\b" % minor,
-                             str(run))
+            # The whole version, 3.8 to 3.10 too (from Py_GetVersion's text).
+            self.assertRegex(run.header().group("more") or "",
+                             r"; python 3\.%d\.%d\b" % (minor, py.micro()), str(run))
             # Keys as cProfile makes them.
             q = minor >= 11
             src = {work: PYWORK, uni: PYUNI}
@@ -197,6 +203,11 @@ class PythonTest(SprofdTestCase):
             m = STATS_RE.search(run.err)
             self.assertIsNotNone(m, run.err)
             merged, mism = int(m.group(2)), int(m.group(3))
+            # pywork starts a short-lived thread every few ms, dozens in
+            # the run: what the reader keeps of each goes when it exits.
+            kept = re.search(r"; (\d+) threads kept", run.err)
+            self.assertIsNotNone(kept, run.err)
+            self.assertLessEqual(int(kept.group(1)), 12, "%s: %s" % (label, run.err))
             print("\n  %s (python %s): main thread %d samples, heavy_a %.1f%% (truth 70%%), "
                   "error %.1f points; %d samples with Python frames, %d mismatched"
                   % (label, m.group(1), a + b, 100 * share, 100 * abs(share - 0.7), merged,

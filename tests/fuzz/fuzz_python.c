@@ -61,7 +61,10 @@ static void fuzz_reader(const uint8_t *data, size_t size)
 	c.len = stack_len;
 	r = pyreader_new(1, L, BASE);
 	pyreader_set_mem(r, image_read, &im);
-	for (int round = 0; round < 2; round++) {
+	for (int round = 0; round < 3; round++) {
+		/* The third read: after the thread was reported gone. */
+		if (round == 2)
+			pyreader_thread_gone(r, c.tid);
 		pyreader_read(r, &c, MAXDEPTH, &pc);
 		FUZZ_CHECK(pc.n >= 0 && pc.n <= MAXDEPTH, "depth %d", pc.n);
 		FUZZ_CHECK(pc.status == PY_READ_OK || pc.n == 0, "frames with status %d",

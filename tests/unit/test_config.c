@@ -81,6 +81,7 @@ START_TEST(test_config_defaults)
 	ck_assert(t->jitter == 30);      /* a tenth of the interval */
 	ck_assert_int_eq(t->mode, MODE_CPU);
 	ck_assert_int_eq(t->max_depth, 256);
+	ck_assert(t->python);
 	ck_assert_str_eq(t->formats, "prof");
 	ck_assert_str_eq(t->output_dir, "/var/lib/sprofd/web");
 	ck_assert_uint_eq(t->keep.max_files, 1000);
@@ -119,7 +120,8 @@ START_TEST(test_config_inherit)
 		"  MaxAge 2d\n"
 		"  OutputDir /srv/b\n"
 		"  Formats prof\n"
-		"  User 0\n");
+		"  User 0\n"
+		"  Python no\n");
 	const struct target_conf *a, *b;
 
 	ck_assert_ptr_nonnull(c);
@@ -141,6 +143,8 @@ START_TEST(test_config_inherit)
 	ck_assert_uint_eq(b->hz, 997);
 	ck_assert(b->jitter == 0);
 	ck_assert_int_eq(b->mode, MODE_WALL);
+	ck_assert(a->python);
+	ck_assert(!b->python);
 	ck_assert_uint_eq(b->keep.max_bytes, 512 * 1024);
 	ck_assert(b->keep.max_age == 2 * 86400);
 	ck_assert_str_eq(b->output_dir, "/srv/b");
@@ -162,6 +166,7 @@ START_TEST(test_config_errors)
 		{ "Foo 1\n", 1, "unknown keyword 'Foo'" },
 		{ "\n\nFrequency 0\n", 3, "Frequency must be a whole number from 1 to 10000, not '0'" },
 		{ "Frequency fast\n", 1, "not 'fast'" },
+		{ "Python maybe\n", 1, "Python must be no or yes" },
 		{ "Frequency\n", 1, "Frequency takes one value" },
 		{ "Frequency 1 2\n", 1, "takes one value; quote a value that has spaces" },
 		{ "Duration 10x\n", 1, "Duration must be a time" },

@@ -233,6 +233,24 @@ START_TEST(test_read_chain)
 	c.tid = 78;
 	pyreader_read(r, &c, 16, &pc);
 	ck_assert_int_eq(pc.status, PY_READ_NOSTATE);
+	/* Threads that came and went leave nothing behind once attach
+	 * says they are gone. */
+	for (pid_t tid = 1000; tid < 1200; tid++) {
+		c.tid = tid;
+		pyreader_read(r, &c, 16, &pc);
+	}
+	ck_assert_uint_ge(pyreader_threads(r), 200);
+	for (pid_t tid = 1000; tid < 1200; tid++)
+		pyreader_thread_gone(r, tid);
+	pyreader_thread_gone(r, 78);
+	ck_assert_uint_eq(pyreader_threads(r), 1);
+	c.tid = 77;
+	put64(f3 + L->fr_back, 0);
+	pyreader_read(r, &c, 16, &pc);
+	ck_assert_int_eq(pc.status, PY_READ_OK);
+	ck_assert_int_eq(pc.n, 2);
+	pyreader_thread_gone(r, 77);
+	ck_assert_uint_eq(pyreader_threads(r), 0);
 	py_capture_fini(&pc);
 	pyreader_free(r);
 }
