@@ -4,7 +4,9 @@ gunicorn, loaded with wrk, whose views count their own requests and CPU time
 Each endpoint's file holds its own functions and none of another's; the CPU
 shares of the views match the CPU they measured within 5 points; in wall
 mode the sleeping view's time matches its sleeps times its requests within
-15%; names no file may carry are made safe and unique.
+15%; names no file may carry are made safe and unique; over a whole
+gunicorn server (-p MASTER -C), the endpoints gather every worker's views
+and the master's samples are outside requests.
 
 Needs Debian's gunicorn, python3-flask, python3-django and wrk (make
 test-deps installs them); a test is skipped, saying why, where one is
@@ -100,10 +102,16 @@ class SplitEndpointsTest(SprofdTestCase):
 
     def start_server(self, app):
         """gunicorn with one worker serving app; returns (port, worker pid)."""
+        port, _, workers = self.start_gunicorn(app, 1)
+        return port, workers[0]
+
+    def start_gunicorn(self, app, nworkers):
+        """gunicorn with nworkers workers serving app; returns (port, master
+        pid, [worker pids])."""
         port = test_flask.free_port()
         err = open(self.log_path("gunicorn.log"), "wb")
         self.addCleanup(err.close)
-        p = subprocess.Popen(["gunicorn", "-w", "1", "-b", "127.0.0.1:%d" % port,
+        p = subprocess.Popen(["gunicorn", "-w", str(nworkers), "-b", "127.0.0.1:%d" % port,
                               "--chdir", WEB, app], cwd=self.logs,
                              stdin=subprocess.DEVNULL, stdout=err, stderr=err)
 
@@ -126,9 +134,10 @@ class SplitEndpointsTest(SprofdTestCase):
         if not wait_until(up, 60, 0.2):
             self.fail("gunicorn did not serve %s on port %d: %s"
                       % (app, port, read_file(self.log_path("gunicorn.log"))))
+        wait_until(lambda: len(test_flask.children(p.pid)) >= nworkers, 30, 0.1)
         workers = test_flask.children(p.pid)
-        self.assertEqual(len(workers), 1, "gunicorn workers: %r" % workers)
-        return port, workers[0]
+        self.assertEqual(len(workers), nworkers, "gunicorn workers: %r" % workers)
+        return port, p.pid, workers
 
     def profile_under_load(self, port, worker, paths, seconds, *args):
         """sprofd attached to the worker for exactly as long as wrk loads it
@@ -270,6 +279,58 @@ class SplitEndpointsTest(SprofdTestCase):
         for path in folded:
             for line in open(self.path(path), encoding="utf-8", errors="replace"):
                 self.assertIn("dispatch_request", line, path)
+
+    def test_flask_tree(self):
+        """-p MASTER -C over gunicorn -w 2, in wall mode (so that the master,
+        asleep between its checks, is sampled too): each view's endpoint
+        holds samples of both workers, the master's are all outside
+        requests, and --processes roots each endpoint file's stacks at the
+        workers only."""
+        self.need("flask")
+        port, master, workers = self.start_gunicorn("splitshop:app", 2)
+        for p in ("/cpu", "/compress", "/hello"):
+            for _ in range(4):
+                get(port, p)
+        out = self.path("tree.prof")
+        run, wrk = self.profile_under_load(port, master, ["/cpu", "/compress", "/hello"], 8,
+                                           "-C", "-m", "wall", "-F", 200, "-o", out, "-f",
+                                           "prof,pprof", "--processes", "--split", "flask",
+                                           "-n", 5)
+        prof = self.check_run(run, out, 200, pid=master)
+        rows, title = endpoint_table(run.out)
+        info = "master %d, workers %r\ntable %r\n%s\n%s" % (master, workers, rows, wrk, run)
+        self.assertIsNotNone(rows, info)
+        self.assertEqual(title, "wall s", info)
+        table = {r[0]: r[1:] for r in rows}
+        self.assertIn("(outside requests)", table, info)
+        eps = self.check_files(run, prof, rows, "tree", info)
+
+        # Samples per endpoint and process, from the pprof pid label.
+        pp = test_formats.read_pprof(self.path("tree.pb.gz"))
+        by = {}
+        for _, vals, labels in pp["samples"]:
+            key = (labels.get("endpoint"), labels.get("pid"))
+            by[key] = by.get(key, 0) + vals[0]
+        info += "\nby (endpoint, pid): %r" % by
+        master_samples = sum(n for (ep, pid), n in by.items() if pid == master)
+        self.assertGreater(master_samples, 0, info)
+        self.assertEqual(master_samples, by.get(("(outside requests)", master), 0), info)
+        self.assertEqual(set(pid for _, pid in by), {master} | set(workers), info)
+        for view in ("cpu_view", "compress_view"):
+            per = {w: by.get((view, w), 0) for w in workers}
+            test_daemon.say("flask tree: %-14s %s" % (view, ", ".join(
+                "worker %d: %d samples" % (w, n) for w, n in per.items())))
+            for w, n in per.items():
+                self.assertGreater(n, 0, "%s: no samples of worker %d\n%s" % (view, w, info))
+        test_daemon.say("flask tree: master %d: %d samples, all outside requests"
+                        % (master, master_samples))
+
+        # --processes: an endpoint's stacks start at the worker that ran it.
+        roots = {k[2] for k in eps["cpu_view"].raw if k[2].startswith("process ")}
+        self.assertEqual(roots, {"process %d (gunicorn)" % w for w in workers},
+                         "%r\n%s" % (roots, info))
+        self.assertTrue(eps["cpu_view"].has("burn"), info)
+        self.assertFalse(eps["cpu_view"].has("pack"), info)
 
     def test_flask_wall(self):
         self.need("flask")
