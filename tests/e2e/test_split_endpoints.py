@@ -391,6 +391,39 @@ class SplitEndpointsTest(SprofdTestCase):
         self.assertTrue(any(k[2].endswith("_get_response") for k in
                             self._ancestors(rep, rep.key("report_view"))), info)
 
+    def test_django_cpu(self):
+        """The views' shares of the views' samples against the CPU each
+        measured inside itself, within 5 points, as test_flask_cpu does."""
+        self.need("django")
+        port, worker = self.start_server("djshop:application")
+        for p in ("/cpu", "/compress", "/sleep"):
+            get(port, p)
+        out = self.path("djcpu.prof")
+        for secs in (8, 20):
+            get(port, "/reset")
+            run, wrk = self.profile_under_load(port, worker, ["/cpu", "/compress", "/sleep"],
+                                               secs, "-F", 500, "-o", out, "--split",
+                                               "django", "-n", 5)
+            truth = json.loads(get(port, "/stats"))
+            rows, _ = endpoint_table(run.out)
+            if rows and sum(r[1] for r in rows if r[0] in truth) > 300:
+                break
+        prof = self.check_run(run, out, 500, pid=worker)
+        info = "truth %r\ntable %r\n%s\n%s\ntop:\n%s" % (truth, rows, wrk, run, prof.top(25))
+        self.assertIsNotNone(rows, info)
+        table = {r[0]: r[1:] for r in rows}
+        self.assertEqual(set(truth), {"report_view", "archive_view", "nap_view"}, info)
+        total_cpu = sum(truth[v][1] for v in truth)
+        total_samples = sum(table.get(v, (0,))[0] for v in truth)
+        self.assertGreater(total_samples, 300, info)
+        for v in truth:
+            want = truth[v][1] / total_cpu * 100
+            got = table.get(v, (0,))[0] / total_samples * 100
+            test_daemon.say("django cpu: %-13s %5.1f%% of the views' samples, %5.1f%% of "
+                            "their CPU (%d requests)" % (v, got, want, truth[v][0]))
+            self.assertAlmostEqual(got, want, delta=5, msg="%s: %.1f%% of the views' samples, "
+                                   "%.1f%% of their CPU\n%s" % (v, got, want, info))
+
     def _ancestors(self, prof, key):
         seen, todo = set(), [key]
         while todo:
