@@ -498,7 +498,62 @@ class SplitEndpointsTest(SprofdTestCase):
 
 class DaemonSplitTest(test_daemon.DaemonTestCase):
     """Split in a daemon target: the endpoint files are named like the
-    profile's, and retention keeps or removes them with it, counting each."""
+    profile's, and retention keeps or removes them with it, counting each;
+    and sprofd ctl profile PID --split, on demand."""
+
+    def test_ctl_profile_split(self):
+        target = subprocess.Popen([PYTHON, JOBS, "60"], cwd=self.logs,
+                                  stdin=subprocess.DEVNULL)
+        self.addCleanup(lambda: target.poll() is None and (target.kill(), target.wait()))
+        time.sleep(0.5)
+        self.start_daemon(self.base_conf())
+        got = os.path.join(self.tmp, "got")
+        os.mkdir(got)
+        out = os.path.join(got, "jobs.prof")
+        run = self.sprofd("ctl", "-S", self.sock, "profile", target.pid, "-d", 2, "-F", 300,
+                          "-o", out, "-f", "prof,collapsed", "--split", "run_job", "-n", 5,
+                          cwd=got)
+        self.assert_ok(run)
+        rows, _ = endpoint_table(run.out)
+        names = sorted(os.listdir(got))
+        info = "%r\ntable %r\n%s" % (names, rows, run)
+        self.assertIsNotNone(rows, info)
+        table = {r[0]: r[1:] for r in rows}
+        self.assertTrue({"resize", "encode", "dup"} <= set(table), info)
+        # The first format's files beside -o, as sprofd -p -o names them;
+        # the other format's under the daemon's names, each endpoint's too.
+        self.assertTrue({"jobs.prof", "jobs.resize.prof", "jobs.encode.prof", "jobs.dup.prof",
+                         "jobs.dup-2.prof"} <= set(names), info)
+        folded = [n for n in names if n.endswith(".folded")]
+        stem = "python3.%d." % target.pid
+        self.assertTrue(all(n.startswith(stem) for n in folded), info)
+        self.assertTrue(any(n.endswith(".resize.folded") for n in folded), info)
+        self.assertEqual(len(folded), len([n for n in names if n.endswith(".prof")]), info)
+        # Each endpoint's file: its samples as the table says, its own
+        # functions only.
+        whole = self.load_profile(out, 300)
+        self.assertEqual(sum(r[1] for r in rows), whole.total, info)
+        for name, slug in (("resize", "resize"), ("encode", "encode")):
+            ep = self.load_profile(os.path.join(got, "jobs.%s.prof" % slug), 300)
+            self.assertEqual(ep.total, table[name][0], info)
+            self.assertRegex(run.err, r"wrote %s \(%d samples\)"
+                             % (re.escape(os.path.join(got, "jobs.%s.prof" % slug)), ep.total))
+        resize = self.load_profile(os.path.join(got, "jobs.resize.prof"), 300)
+        self.assertTrue(resize.has("spin") and not resize.has("encode"), info)
+
+        # A pattern with characters the request line must carry.
+        out2 = os.path.join(got, "re.prof")
+        run2 = self.sprofd("ctl", "-S", self.sock, "profile", target.pid, "-d", 1, "-o", out2,
+                           "--split", r"splitjobs\.py:[0-9]+\(run_job\)|no such = thing", "-n", 0,
+                           cwd=got)
+        self.assert_ok(run2)
+        self.assertTrue(os.path.exists(os.path.join(got, "re.resize.prof")),
+                        "%r\n%s" % (sorted(os.listdir(got)), run2))
+        # A bad one is refused by the client, saying why.
+        bad = self.sprofd("ctl", "-S", self.sock, "profile", target.pid, "-d", 1, "--split", "",
+                          cwd=got)
+        self.assertEqual(bad.rc, 2, bad)
+        self.assertIn("--split", bad.err)
 
     def test_daemon_split_and_retention(self):
         target = subprocess.Popen([PYTHON, JOBS, "120"], cwd=self.logs,
