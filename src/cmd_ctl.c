@@ -86,6 +86,11 @@ int cmd_ctl(int argc, char **argv)
 					sizeof(r.split) - 1);
 				return EXIT_USAGE;
 			}
+			if (strchr(optarg, '{')) {
+				log_err("--split %s: the daemon takes no {} repetition in a split "
+					"point", optarg);
+				return EXIT_USAGE;
+			}
 			if (!(rule = split_rule_new(optarg, why, sizeof(why)))) {
 				log_err("--split %s: %s", optarg, why);
 				return EXIT_USAGE;

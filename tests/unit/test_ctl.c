@@ -146,6 +146,7 @@ START_TEST(test_request_refused)
 		{ "profile pid=1 split=a%2", "bad split point" },
 		{ "profile pid=1 split=a%zz", "bad split point" },
 		{ "profile pid=1 split=a%00b", "bad split point" },
+		{ "profile pid=1 split=a%7B255%7D%7B255%7D", "{} repetition" },
 		{ "run target=web split=flask", "unknown argument 'split'" },
 		{ "run", "target=NAME" },
 		{ "run target=", "bad target name" },
