@@ -6,6 +6,7 @@
  * The protocol is text lines. The client sends one request line:
  *   status
  *   profile pid=N [duration=SECS] [freq=HZ] [mode=cpu|wall] [formats=LIST] [rows=N]
+ *           [children=0|1] [split=POINT]
  *   run target=NAME
  * and the server answers with lines that each start with a word:
  *   msg TEXT                 progress, for the client's stderr
@@ -13,6 +14,8 @@
  *   file NAME SIZE SAMPLES   then SIZE bytes: a profile to save as NAME
  *   err CODE TEXT            failure with an exit code of sprofd.h; last line
  *   ok                       success; last line
+ * POINT (a --split point: a regular expression may hold blanks and '=')
+ * goes %XX-encoded: every byte but letters, digits, '.', '_' and '-'.
  * While a profile is being taken the client may send "stop" to end it
  * early; the results still come. A client that hangs up abandons it.
  *
@@ -45,6 +48,7 @@ struct ctl_request {
 	char formats[128];
 	int rows;             /* of the console table; 0: none */
 	bool children;        /* and every descendant of pid (sprofd -C) */
+	char split[200];      /* --split point (split.h), checked; "": none */
 	char target[80];
 };
 

@@ -19,10 +19,11 @@ void topdraw_resize(void);
  * terminal). */
 void topdraw_invalidate(void);
 /* Draws one frame: the header (or, before the first samples, msg), the
- * status or help line, the column headings and as many rows as fit. rows
+ * status or help line (see top_format_status), the column headings and as many rows as fit. rows
  * may be NULL. */
 void topdraw_frame(const struct top_info *in, const struct top_state *st,
-		   const char *thread_name, const struct top_rows *rows, const char *msg);
+		   const char *thread_name, const char *proc_name, const struct top_rows *rows,
+		   const char *msg);
 /* The next key typed, or -1 if none is waiting. */
 int topdraw_key(void);
 /* Gives the terminal back as it was (may be called again, or unopened). */

@@ -27,6 +27,7 @@ struct top_state {
 	bool paused;        /* display frozen; sampling goes on */
 	bool help;          /* the help line instead of the status line */
 	pid_t tid;          /* show only this thread's samples; 0: all */
+	pid_t pid;          /* show only this process's samples; 0: all */
 };
 
 /* One function: samples with it as the leaf (self) and anywhere on the
@@ -41,16 +42,16 @@ struct top_row {
 struct top_rows {
 	struct top_row *v;
 	size_t n;
-	uint64_t samples;    /* in the interval (of the thread shown) */
-	uint64_t csamples;   /* since the start (of the thread shown) */
+	uint64_t samples;    /* in the interval (of the thread or process shown) */
+	uint64_t csamples;   /* since the start (of the thread or process shown) */
 };
 
 /* Fills rows from the stack view of cur, with the interval counted from
  * prev (NULL: the interval is everything so far), for thread tid only (0:
- * every thread). Functions are the same across snapshots when their name,
- * file and line are. Unsorted. */
+ * every thread) of process pid only (0: every process). Functions are the
+ * same across snapshots when their name, file and line are. Unsorted. */
 void top_rows_build(struct top_rows *rows, const struct profile *prev,
-		    const struct profile *cur, pid_t tid);
+		    const struct profile *cur, pid_t tid, pid_t pid);
 /* Orders rows as st says: by the share chosen, largest first (reverse:
  * smallest first), ties by name; by name A..Z (reverse: Z..A). */
 void top_rows_sort(struct top_rows *rows, const struct top_state *st);
@@ -65,9 +66,11 @@ enum top_action {
 
 /* Applies key ch (a character; Ctrl-C arrives as a signal instead) to st:
  * s t n sort by self, total, name; r reverse; c interval or cumulative;
- * p pause; T the next thread of tids[0..ntids) (after the last: all); a
- * all threads; h ? help; q Q quit. */
-enum top_action top_key(struct top_state *st, int ch, const pid_t *tids, size_t ntids);
+ * p pause; T the next thread of tids[0..ntids) (after the last: all); P
+ * the next process of pids[0..npids) (after the last: all), every thread
+ * of it; a all threads and processes; h ? help; q Q quit. */
+enum top_action top_key(struct top_state *st, int ch, const pid_t *tids, size_t ntids,
+			const pid_t *pids, size_t npids);
 
 /* The column headings and one row, cut to width columns (0: never cut;
  * a cut line ends in '>'); control characters in names show as '?'.
@@ -83,6 +86,7 @@ struct top_info {
 	const char *comm;
 	const char *python;   /* version, or "" / NULL */
 	unsigned threads;
+	unsigned processes;   /* shown when more than one */
 	unsigned hz;
 	const char *mode;     /* "cpu" or "wall" */
 	uint64_t samples;     /* since the start, every thread */
@@ -90,10 +94,12 @@ struct top_info {
 	double own_cpu;       /* sprofd's CPU use over it, percent of one CPU */
 };
 
-/* The header line, and the status line (sort, thread, paused) or with
- * st->help the help line, each cut to width as above. */
+/* The header line, and the status line (sort, process, thread, paused)
+ * or with st->help the help line, each cut to width as above. thread_name
+ * and proc_name name the thread and process shown (NULL: all; a process
+ * is named only when the session has several). */
 char *top_format_header(char *buf, size_t len, int width, const struct top_info *in);
 char *top_format_status(char *buf, size_t len, int width, const struct top_state *st,
-			const char *thread_name);
+			const char *thread_name, const char *proc_name);
 
 #endif

@@ -10,6 +10,7 @@
 #include "ctl.h"
 #include "log.h"
 #include "output.h"
+#include "split.h"
 #include "sprofd.h"
 #include "util.h"
 
@@ -19,7 +20,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: sprofd ctl [-S SOCKET] status\n"
 		"       sprofd ctl [-S SOCKET] profile PID [-C] [-d SECONDS] [-F HZ] [-m cpu|wall]\n"
-		"                  [-f LIST] [-o FILE] [-n ROWS] [-q]\n"
+		"                  [-f LIST] [-o FILE] [-n ROWS] [--split POINT] [-q]\n"
 		"       sprofd ctl [-S SOCKET] run TARGET\n"
 		"\n"
 		"Asks the sprofd daemon. profile has the daemon sample a process of yours\n"
@@ -37,14 +38,19 @@ static void usage(FILE *f)
 		"                         in the current directory)\n"
 		"  -n, --rows ROWS        rows in the console table (default 20, 0 = none)\n"
 		"  -C, --children         profile the process and all its descendants\n"
+		"      --split POINT      also one profile per endpoint: flask, django, or a\n"
+		"                         function name or pattern (as sprofd -p --split)\n"
 		"  -q, --quiet            print errors only\n"
 		"  -h, --help             this text\n",
 		CONFIG_DEFAULT_SOCKET, SPROFD_HZ_MIN, SPROFD_HZ_MAX, SPROFD_HZ_DEFAULT);
 }
 
+enum { OPT_SPLIT = 256 };
+
 int cmd_ctl(int argc, char **argv)
 {
 	static const struct option longopts[] = {
+		{ "split", required_argument, NULL, OPT_SPLIT },
 		{ "socket", required_argument, NULL, 'S' },
 		{ "duration", required_argument, NULL, 'd' },
 		{ "freq", required_argument, NULL, 'F' },
@@ -73,6 +79,26 @@ int cmd_ctl(int argc, char **argv)
 		case 'C':
 			r.children = true;
 			break;
+		case OPT_SPLIT: {
+			struct split_rule *rule;
+			if (strlen(optarg) >= sizeof(r.split)) {
+				log_err("--split: the split point is too long (at most %zu bytes)",
+					sizeof(r.split) - 1);
+				return EXIT_USAGE;
+			}
+			if (strchr(optarg, '{')) {
+				log_err("--split %s: the daemon takes no {} repetition in a split "
+					"point", optarg);
+				return EXIT_USAGE;
+			}
+			if (!(rule = split_rule_new(optarg, why, sizeof(why)))) {
+				log_err("--split %s: %s", optarg, why);
+				return EXIT_USAGE;
+			}
+			split_rule_free(rule);
+			snprintf(r.split, sizeof(r.split), "%s", optarg);
+			break;
+		}
 		case 'S':
 			sock = optarg;
 			break;

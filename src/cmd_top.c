@@ -35,7 +35,7 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: sprofd top -p PID [-F HZ] [-m cpu|wall] [-d SECONDS] [--threads]\n"
+		"usage: sprofd top -p PID[,PID...] [-C] [-F HZ] [-m cpu|wall] [-d SECONDS] [--threads]\n"
 		"              [-o FILE] [-f FORMATS] [-s SORTKEY] [-n ROWS] [OPTIONS]\n"
 		"\n"
 		"Shows the functions of a running process live, refreshed every second:\n"
@@ -46,7 +46,8 @@ static void usage(FILE *f)
 		"\n"
 		"Keys: q quit (detach; Ctrl-C too), s/t/n sort by self/total/name,\n"
 		"r reverse, c last second or since the start, p pause the display,\n"
-		"T next thread, a all threads, h help line.\n");
+		"T next thread, P next process (with -C or several PIDs), a all,\n"
+		"h help line.\n");
 }
 
 /* The state of one top run, shared by the watch callbacks. */
@@ -61,9 +62,12 @@ struct top {
 	struct top_info info;
 	uint64_t snap_ns;         /* when cur was taken */
 	uint64_t cpu_ns;          /* sprofd's CPU time then */
-	pid_t *tids;              /* threads of cur, for T */
+	pid_t *tids;              /* threads of cur (of the process shown), for T */
 	size_t ntids;
+	pid_t *pids;              /* processes of cur, for P */
+	size_t npids;
 	char thread_name[96];
+	char proc_name[96];
 	char comm[64];
 	char python[32];
 	char mode[8];
@@ -91,21 +95,65 @@ static uint64_t own_cpu_ns(void)
 
 static void top_quit(struct top *t, struct session *s);
 
-/* Rebuilds the rows from the two snapshots, for the thread chosen. */
+/* The threads of cur that T steps through (those of the process shown),
+ * and its processes for P, in the order of their first samples. */
+static void top_ids(struct top *t)
+{
+	const struct profile *p = t->cur;
+
+	free(t->tids);
+	free(t->pids);
+	t->tids = xcalloc(p->ntasks + 1, sizeof(*t->tids));
+	t->pids = xcalloc(p->ntasks + 1, sizeof(*t->pids));
+	t->ntids = t->npids = 0;
+	for (size_t i = 0; i < p->ntasks; i++) {
+		const struct ptask *k = &p->tasks[i];
+		size_t j = 0;
+
+		if (!t->st.pid || k->pid == t->st.pid)
+			t->tids[t->ntids++] = k->tid;
+		while (j < t->npids && t->pids[j] != k->pid)
+			j++;
+		if (j == t->npids && k->pid)
+			t->pids[t->npids++] = k->pid;
+	}
+}
+
+/* Rebuilds the rows from the two snapshots, for the thread and process
+ * chosen. */
 static void top_rebuild(struct top *t)
 {
 	top_rows_free(&t->rows);
 	t->thread_name[0] = '\0';
+	t->proc_name[0] = '\0';
 	if (!t->cur)
 		return;
-	top_rows_build(&t->rows, t->prev, t->cur, t->st.tid);
+	top_ids(t);
+	top_rows_build(&t->rows, t->prev, t->cur, t->st.tid, t->st.pid);
 	top_rows_sort(&t->rows, &t->st);
-	for (size_t i = 0; t->st.tid && i < t->cur->ntasks; i++)
-		if (t->cur->tasks[i].tid == t->st.tid)
+	for (size_t i = 0; i < t->cur->ntasks; i++) {
+		const struct ptask *k = &t->cur->tasks[i];
+		if (t->st.tid && k->tid == t->st.tid)
 			snprintf(t->thread_name, sizeof(t->thread_name), "%d (%s)",
-				 (int)t->st.tid, t->cur->tasks[i].name);
+				 (int)t->st.tid, k->name);
+		/* A process by its main thread's name: its comm. */
+		if (t->st.pid && k->tid == t->st.pid)
+			snprintf(t->proc_name, sizeof(t->proc_name), "%d (%s)",
+				 (int)t->st.pid, k->name);
+	}
 	if (t->st.tid && !t->thread_name[0])
 		snprintf(t->thread_name, sizeof(t->thread_name), "%d", (int)t->st.tid);
+	if (t->st.pid && !t->proc_name[0])
+		snprintf(t->proc_name, sizeof(t->proc_name), "%d", (int)t->st.pid);
+}
+
+/* The process named on the status line: the one shown, or "all" when the
+ * session has several, or none for one process. */
+static const char *top_proc_name(const struct top *t)
+{
+	if (t->st.pid)
+		return t->proc_name;
+	return t->info.processes > 1 ? "all" : NULL;
 }
 
 /* Draws the view, or prints it as text. */
@@ -140,11 +188,12 @@ static void top_show(struct top *t)
 	if (atomic_exchange(&screen_dirty, false))
 		topdraw_invalidate();
 	if (t->cur) {
-		topdraw_frame(&t->info, &t->st, t->st.tid ? t->thread_name : NULL, &t->rows, NULL);
+		topdraw_frame(&t->info, &t->st, t->st.tid ? t->thread_name : NULL, top_proc_name(t),
+			      &t->rows, NULL);
 	} else {
 		char *msg = xasprintf("PID %d (%s): waiting for the first samples ...",
 				      (int)t->cli.so.pid, t->comm);
-		topdraw_frame(&t->info, &t->st, NULL, NULL, msg);
+		topdraw_frame(&t->info, &t->st, NULL, NULL, NULL, msg);
 		free(msg);
 	}
 }
@@ -184,12 +233,8 @@ static bool on_tick(struct session *s, int tfd, void *arg)
 	snprintf(t->python, sizeof(t->python), "%s", p->meta.python);
 	t->info.python = t->python;
 	t->info.threads = p->meta.nthreads;
+	t->info.processes = p->meta.nprocs;
 	t->info.samples = p->total;
-	free(t->tids);
-	t->tids = xcalloc(p->ntasks + 1, sizeof(*t->tids));
-	t->ntids = p->ntasks;
-	for (size_t i = 0; i < p->ntasks; i++)
-		t->tids[i] = p->tasks[i].tid;
 	top_rebuild(t);
 	top_show(t);
 	return !t->quitting;
@@ -215,7 +260,7 @@ static bool on_key(struct session *s, int fd, void *arg)
 	if (t->quitting)
 		return false;
 	while ((ch = topdraw_key()) >= 0) {
-		switch (top_key(&t->st, ch, t->tids, t->ntids)) {
+		switch (top_key(&t->st, ch, t->tids, t->ntids, t->pids, t->npids)) {
 		case TOP_KEY_QUIT:
 			top_quit(t, s);
 			return false;
@@ -390,6 +435,7 @@ out:
 	if (tfd >= 0)
 		close(tfd);
 	free(t->tids);
+	free(t->pids);
 	free(t);
 	return code;
 }

@@ -34,8 +34,64 @@ void ctl_request_init(struct ctl_request *r)
 	r->rows = 20;
 }
 
+/* A split point as it goes on the line: %XX for every byte but letters,
+ * digits, '.', '_' and '-', so that blanks and '=' cannot cut it. */
+static void encode_split(const char *spec, char *out, size_t len)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t o = 0;
+
+	for (const unsigned char *c = (const unsigned char *)spec; *c && o + 4 < len; c++) {
+		if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		    (*c >= '0' && *c <= '9') || *c == '.' || *c == '_' || *c == '-') {
+			out[o++] = (char)*c;
+		} else {
+			out[o++] = '%';
+			out[o++] = hex[*c >> 4];
+			out[o++] = hex[*c & 15];
+		}
+	}
+	out[o] = '\0';
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* Undoes encode_split into out (len bytes); -1 if val is malformed, holds
+ * a NUL or does not fit. */
+static int decode_split(const char *val, char *out, size_t len)
+{
+	size_t o = 0;
+
+	for (; *val; val++) {
+		int c = (unsigned char)*val;
+		if (c == '%') {
+			int hi = hexval(val[1]), lo = hi >= 0 ? hexval(val[2]) : -1;
+			if (hi < 0 || lo < 0)
+				return -1;
+			c = hi * 16 + lo;
+			val += 2;
+		}
+		if (!c || o + 1 >= len)
+			return -1;
+		out[o++] = (char)c;
+	}
+	out[o] = '\0';
+	return 0;
+}
+
 void ctl_request_format(const struct ctl_request *r, char *buf, size_t len)
 {
+	char split[sizeof(r->split) * 3 + 8] = "";
+
 	switch (r->cmd) {
 	case CTL_STATUS:
 		snprintf(buf, len, "status\n");
@@ -46,12 +102,16 @@ void ctl_request_format(const struct ctl_request *r, char *buf, size_t len)
 	case CTL_PROFILE:
 		/* To the millisecond, but never down to 0, which means "until
 		 * stopped". */
-		/* children only when asked: a daemon that predates it refuses
-		 * the key. */
-		snprintf(buf, len, "profile pid=%d duration=%.3f freq=%u mode=%s formats=%s rows=%d%s\n",
+		/* children and split only when asked: a daemon that
+		 * predates them refuses the keys. */
+		if (r->split[0]) {
+			snprintf(split, sizeof(split), " split=");
+			encode_split(r->split, split + 7, sizeof(split) - 7);
+		}
+		snprintf(buf, len, "profile pid=%d duration=%.3f freq=%u mode=%s formats=%s rows=%d%s%s\n",
 			 (int)r->pid, r->duration > 0 && r->duration < 0.001 ? 0.001 : r->duration,
 			 r->hz, sample_mode_name(r->mode), r->formats, r->rows,
-			 r->children ? " children=1" : "");
+			 r->children ? " children=1" : "", split);
 		break;
 	}
 }
@@ -117,6 +177,21 @@ static int parse_pair(struct ctl_request *r, const char *key, const char *val, c
 			return -1;
 		}
 		r->children = val[0] == '1';
+	} else if (strcmp(key, "split") == 0) {
+		if (decode_split(val, r->split, sizeof(r->split)) < 0 || !r->split[0]) {
+			r->split[0] = '\0';
+			snprintf(why, len, "bad split point '%.40s'", val);
+			return -1;
+		}
+		/* Any local user sends this, and the worker compiles it: a
+		 * bounded repetition makes glibc's regcomp copy the pattern's
+		 * tree once per count (gigabytes for "a{255}{255}"). */
+		if (strchr(r->split, '{')) {
+			r->split[0] = '\0';
+			snprintf(why, len, "a split point asked for over the control socket may not "
+				 "use {} repetition");
+			return -1;
+		}
 	} else if (strcmp(key, "rows") == 0) {
 		if (parse_long(val, 0, 1000000, &v) < 0) {
 			snprintf(why, len, "bad row count '%s'", val);
@@ -769,6 +844,36 @@ static bool safe_name(const char *name)
 	return name[0] && name[0] != '.' && !strchr(name, '/') && strlen(name) < 256;
 }
 
+/* With -o and --split: where an endpoint's file of the first format goes,
+ * beside out_path as sprofd -p -o puts it. The daemon names the file of all
+ * samples first, then each endpoint's: the same name with ".SLUG" before
+ * its extension (or at its end). NULL (save it under name) for a file of
+ * another format, or of none of this. */
+static char *endpoint_dest(const struct ctl_request *req, const char *out_path,
+			   const char *first, const char *name)
+{
+	size_t lf = strlen(first), ln = strlen(name);
+	char id[32], *slug, *dest;
+
+	if (!req->split[0] || !*first || ln <= lf + 1)
+		return NULL;
+	snprintf(id, sizeof(id), "%.*s", (int)strcspn(req->formats, ","), req->formats);
+	/* Each dot of first, from the end (and its end), may be where the
+	 * slug went in: before it, name and first agree; after, too. */
+	for (size_t pos = lf + 1; pos-- > 0;) {
+		if (pos < lf && first[pos] != '.')
+			continue;
+		if (strncmp(name, first, pos) != 0 || name[pos] != '.' ||
+		    strcmp(name + ln - (lf - pos), first + pos) != 0)
+			continue;
+		slug = xasprintf("%.*s", (int)(ln - lf - 1), name + pos + 1);
+		dest = safe_name(slug) ? output_endpoint_path(out_path, id, slug) : NULL;
+		free(slug);
+		return dest;
+	}
+	return NULL;
+}
+
 int ctl_client(const char *path, const struct ctl_request *req, const char *out_path, bool quiet)
 {
 	struct reader *r = xcalloc(1, sizeof(*r));
@@ -777,6 +882,7 @@ int ctl_client(const char *path, const struct ctl_request *req, const char *out_
 	sigset_t sigs;
 	int code = EXIT_INTERNAL, saved = EXIT_OK, nfiles = 0;
 	bool done = false;
+	char first[256] = "", *epath = NULL;
 
 	r->fd = r->sigfd = -1;
 	r->quiet = quiet;
@@ -832,7 +938,13 @@ int ctl_client(const char *path, const struct ctl_request *req, const char *out_
 				log_err("the daemon sent a malformed file header: %s", rest);
 				break;
 			}
-			dest = out_path && nfiles == 0 ? out_path : name;
+			free(epath);
+			epath = NULL;
+			if (out_path && nfiles == 0)
+				snprintf(first, sizeof(first), "%s", name);
+			else if (out_path)
+				epath = endpoint_dest(req, out_path, first, name);
+			dest = out_path && nfiles == 0 ? out_path : epath ? epath : name;
 			nfiles++;
 			rc = receive_file(r, dest, size);
 			if (rc == EXIT_INTERNAL) {
@@ -866,6 +978,7 @@ out:
 		close(r->fd);
 	if (r->sigfd >= 0)
 		close(r->sigfd);
+	free(epath);
 	free(r);
 	return code;
 }

@@ -711,6 +711,7 @@ static void start_ondemand(struct daemon *d, const struct ctl_caller *c, const s
 			.duration = duration, .open_ended = r->duration <= 0, .mode = r->mode,
 			.children = r->children, .max_depth = SPROFD_DEPTH_DEFAULT,
 			.formats = r->formats, .rows = r->rows, .check = c->uid != 0, .uid = c->uid,
+			.split = r->split[0] ? r->split : NULL,
 			.start = pi.start, .sock = -1, .client = c->fd,
 		};
 		wpid = worker_spawn(&w, d->o->syslog || d->o->detach, &sock);

@@ -80,7 +80,8 @@ static void line_at(int y, const char *text, attr_t attr)
 }
 
 void topdraw_frame(const struct top_info *in, const struct top_state *st,
-		   const char *thread_name, const struct top_rows *rows, const char *msg)
+		   const char *thread_name, const char *proc_name, const struct top_rows *rows,
+		   const char *msg)
 {
 	/* Rows are cut one column short of the screen: a character in the
 	 * last column of the last line would scroll some terminals. */
@@ -105,7 +106,7 @@ void topdraw_frame(const struct top_info *in, const struct top_state *st,
 		top_format_header(buf, len, width, in);
 		line_at(y++, buf, A_BOLD);
 	}
-	top_format_status(buf, len, width, st, thread_name);
+	top_format_status(buf, len, width, st, thread_name, proc_name);
 	line_at(y++, buf, 0);
 	top_format_columns(buf, len, width);
 	line_at(y++, buf, A_REVERSE);

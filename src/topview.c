@@ -10,8 +10,10 @@
 #include "util.h"
 
 /* Per function of p's stack view (fns), the samples of thread tid (0: all)
- * with it as the leaf and anywhere on the stack; returns the samples. */
-static uint64_t count_fns(const struct profile *p, pid_t tid, uint64_t *self, uint64_t *total)
+ * of process pid (0: all) with it as the leaf and anywhere on the stack;
+ * returns the samples. */
+static uint64_t count_fns(const struct profile *p, pid_t tid, pid_t pid, uint64_t *self,
+			  uint64_t *total)
 {
 	uint64_t *seen = xcalloc(p->nfns ? p->nfns : 1, sizeof(*seen));
 	uint64_t samples = 0;
@@ -20,7 +22,7 @@ static uint64_t count_fns(const struct profile *p, pid_t tid, uint64_t *self, ui
 		const struct pstack *s = &p->stacks[i];
 		bool leaf = true;
 
-		if (tid && s->tid != tid)
+		if ((tid && s->tid != tid) || (pid && s->pid != pid))
 			continue;
 		samples += s->count;
 		for (uint32_t k = 0; k < s->n; k++) {
@@ -76,7 +78,7 @@ static size_t find_row(struct top_rows *rows, size_t *cap, struct u64map *map,
 }
 
 void top_rows_build(struct top_rows *rows, const struct profile *prev,
-		    const struct profile *cur, pid_t tid)
+		    const struct profile *cur, pid_t tid, pid_t pid)
 {
 	struct u64map *map = u64map_new();
 	uint64_t *self = xcalloc(cur->nfns + 1, sizeof(*self));
@@ -84,7 +86,7 @@ void top_rows_build(struct top_rows *rows, const struct profile *prev,
 	size_t cap = 0;
 
 	memset(rows, 0, sizeof(*rows));
-	rows->csamples = count_fns(cur, tid, self, total);
+	rows->csamples = count_fns(cur, tid, pid, self, total);
 	for (size_t i = 0; i < cur->nfns; i++) {
 		size_t k;
 		struct top_row *r;
@@ -106,7 +108,7 @@ void top_rows_build(struct top_rows *rows, const struct profile *prev,
 		uint64_t before;
 		self = xcalloc(prev->nfns + 1, sizeof(*self));
 		total = xcalloc(prev->nfns + 1, sizeof(*total));
-		before = count_fns(prev, tid, self, total);
+		before = count_fns(prev, tid, pid, self, total);
 		rows->samples = rows->csamples > before ? rows->csamples - before : 0;
 		for (size_t i = 0; i < prev->nfns; i++) {
 			size_t k;
@@ -182,7 +184,22 @@ void top_rows_free(struct top_rows *rows)
 	memset(rows, 0, sizeof(*rows));
 }
 
-enum top_action top_key(struct top_state *st, int ch, const pid_t *tids, size_t ntids)
+/* The id after cur in ids[0..n) (the first after 0), or 0 (all) after
+ * the last or when cur is gone. */
+static pid_t next_id(pid_t cur, const pid_t *ids, size_t n)
+{
+	size_t i = 0;
+
+	if (cur) {
+		while (i < n && ids[i] != cur)
+			i++;
+		i++;
+	}
+	return i < n ? ids[i] : 0;
+}
+
+enum top_action top_key(struct top_state *st, int ch, const pid_t *tids, size_t ntids,
+			const pid_t *pids, size_t npids)
 {
 	switch (ch) {
 	case 'q':
@@ -214,19 +231,17 @@ enum top_action top_key(struct top_state *st, int ch, const pid_t *tids, size_t 
 		return TOP_KEY_REDRAW;
 	case 'a':
 		st->tid = 0;
+		st->pid = 0;
 		return TOP_KEY_REDRAW;
-	case 'T': {
-		size_t i = 0;
-		/* The one after the current (the first after all), or all
-		 * again after the last or when the current is gone. */
-		if (st->tid) {
-			while (i < ntids && tids[i] != st->tid)
-				i++;
-			i++;
-		}
-		st->tid = i < ntids ? tids[i] : 0;
+	case 'T':
+		st->tid = next_id(st->tid, tids, ntids);
 		return TOP_KEY_REDRAW;
-	}
+	case 'P':
+		/* A process is shown whole: a thread chosen before may
+		 * belong to another. */
+		st->pid = next_id(st->pid, pids, npids);
+		st->tid = 0;
+		return TOP_KEY_REDRAW;
 	default:
 		return TOP_KEY_NONE;
 	}
@@ -311,12 +326,17 @@ char *top_format_row(char *buf, size_t len, int width, const struct top_row *r,
 
 char *top_format_header(char *buf, size_t len, int width, const struct top_info *in)
 {
-	char *line = xasprintf("PID %d (%s)%s%s: %u thread%s, %u Hz %s, %" PRIu64 " samples, "
-			       "interval %.1f s, sprofd %.1f%% CPU", (int)in->pid, in->comm,
-			       in->python && *in->python ? ", python " : "",
-			       in->python && *in->python ? in->python : "", in->threads,
-			       in->threads == 1 ? "" : "s", in->hz, in->mode, in->samples,
-			       in->interval, in->own_cpu);
+	char procs[32] = "";
+	char *line;
+
+	if (in->processes > 1)
+		snprintf(procs, sizeof(procs), "%u processes, ", in->processes);
+	line = xasprintf("PID %d (%s)%s%s: %s%u thread%s, %u Hz %s, %" PRIu64 " samples, "
+			 "interval %.1f s, sprofd %.1f%% CPU", (int)in->pid, in->comm,
+			 in->python && *in->python ? ", python " : "",
+			 in->python && *in->python ? in->python : "", procs, in->threads,
+			 in->threads == 1 ? "" : "s", in->hz, in->mode, in->samples,
+			 in->interval, in->own_cpu);
 
 	fit(buf, len, width, line);
 	free(line);
@@ -324,24 +344,26 @@ char *top_format_header(char *buf, size_t len, int width, const struct top_info 
 }
 
 char *top_format_status(char *buf, size_t len, int width, const struct top_state *st,
-			const char *thread_name)
+			const char *thread_name, const char *proc_name)
 {
 	static const char *const sorts[] = { "self", "total", "name" };
-	char *line;
+	char *line, *proc;
 
 	if (st->help)
 		return fit(buf, len, width,
 			   "q quit  s/t/n sort by self/total/name  r reverse  c interval/since start"
-			   "  p pause  T next thread  a all threads  h help");
+			   "  p pause  T next thread  P next process  a all  h help");
+	proc = proc_name ? xasprintf("process: %s; ", proc_name) : xstrdup("");
 	if (st->sort == TOP_SORT_NAME)
-		line = xasprintf("sort: name%s; thread: %s%s; h help", st->reverse ? ", Z-A" : "",
-				 thread_name ? thread_name : "all", st->paused ? "; PAUSED" : "");
+		line = xasprintf("sort: name%s; %sthread: %s%s; h help", st->reverse ? ", Z-A" : "",
+				 proc, thread_name ? thread_name : "all", st->paused ? "; PAUSED" : "");
 	else
-		line = xasprintf("sort: %s %s%s; thread: %s%s; h help", sorts[st->sort],
+		line = xasprintf("sort: %s %s%s; %sthread: %s%s; h help", sorts[st->sort],
 				 st->cumulative ? "since start" : "in interval",
-				 st->reverse ? ", smallest first" : "",
+				 st->reverse ? ", smallest first" : "", proc,
 				 thread_name ? thread_name : "all", st->paused ? "; PAUSED" : "");
 	fit(buf, len, width, line);
 	free(line);
+	free(proc);
 	return buf;
 }

@@ -155,10 +155,44 @@ static int worker_check(const struct work *w, char *why, size_t len)
 	return EXIT_OK;
 }
 
-/* Sends the client every format, one file each, then the table. */
+/* File names, shortest first, then A..Z. */
+static int by_length(const void *x, const void *y)
+{
+	const char *a = *(char *const *)x, *b = *(char *const *)y;
+	size_t la = strlen(a), lb = strlen(b);
+
+	return la != lb ? (la < lb ? -1 : 1) : strcmp(a, b);
+}
+
+/* The samples of the endpoint whose file is name: the one whose slug
+ * stands in it between dots or at its end (the longest, if several). */
+static uint64_t endpoint_samples(const struct profile *p, const char *name)
+{
+	size_t best = 0;
+	uint64_t n = p->total;
+
+	for (size_t k = 1; p->split && k < p->split->n; k++) {
+		const char *slug = p->split->eps[k].slug, *at = name;
+		size_t len = strlen(slug);
+
+		while (len > best && (at = strstr(at, slug))) {
+			if (at > name && at[-1] == '.' && (at[len] == '.' || !at[len])) {
+				best = len;
+				n = p->split->eps[k].samples;
+				break;
+			}
+			at++;
+		}
+	}
+	return n;
+}
+
+/* Sends the client every format, one file each (and one per endpoint of a
+ * split profile), then the table. */
 static int worker_send(struct work *w, const struct profile *p, const char *comm, int dfd)
 {
-	char *list = xstrdup(w->formats), *save = NULL, *tok;
+	char *list = xstrdup(w->formats), *save = NULL, *tok, **names = NULL;
+	size_t n, cap = 0;
 	int code = EXIT_OK;
 
 	for (tok = strtok_r(list, ",", &save); tok && code == EXIT_OK;
@@ -174,7 +208,9 @@ static int worker_send(struct work *w, const struct profile *p, const char *comm
 			break;
 		}
 		/* The directory is private and was empty: what is there now is
-		 * this format's file. */
+		 * this format's file, and with --split its endpoints' files,
+		 * whose names are the main one's with ".ENDPOINT" inside: the
+		 * shortest goes first, so that the client saves it under -o. */
 		fd = dup(dfd);
 		d = fd >= 0 ? fdopendir(fd) : NULL;
 		if (!d) {
@@ -184,16 +220,27 @@ static int worker_send(struct work *w, const struct profile *p, const char *comm
 			break;
 		}
 		rewinddir(d);
+		n = 0;
 		while ((de = readdir(d))) {
 			if (de->d_name[0] == '.')
 				continue;
-			if (ctl_send_file(w->client, dfd, de->d_name, (unsigned long long)p->total) < 0)
-				code = EXIT_OUTPUT;
-			unlinkat(dfd, de->d_name, 0);
+			xgrow((void **)&names, &cap, n + 1, sizeof(*names));
+			names[n++] = xstrdup(de->d_name);
 		}
 		closedir(d);
+		if (n > 1)
+			qsort(names, n, sizeof(*names), by_length);
+		for (size_t i = 0; i < n; i++) {
+			if (code == EXIT_OK &&
+			    ctl_send_file(w->client, dfd, names[i],
+					  (unsigned long long)(i ? endpoint_samples(p, names[i]) : p->total)) < 0)
+				code = EXIT_OUTPUT;
+			unlinkat(dfd, names[i], 0);
+			free(names[i]);
+		}
 	}
 	free(list);
+	free(names);
 	if (code != EXIT_OK)
 		return code;
 	if (w->rows > 0) {
@@ -371,7 +418,7 @@ static int worker_main(struct work *w)
 	so.children = w->children;
 	so.no_python = w->no_python;
 	so.stride = w->stride;
-	if (w->split) {   /* checked when the config was read */
+	if (w->split) {   /* checked when the config or the request was read */
 		char why_split[160];
 
 		rule = split_rule_new(w->split, why_split, sizeof(why_split));

@@ -4,7 +4,9 @@ gunicorn, loaded with wrk, whose views count their own requests and CPU time
 Each endpoint's file holds its own functions and none of another's; the CPU
 shares of the views match the CPU they measured within 5 points; in wall
 mode the sleeping view's time matches its sleeps times its requests within
-15%; names no file may carry are made safe and unique.
+15%; names no file may carry are made safe and unique; over a whole
+gunicorn server (-p MASTER -C), the endpoints gather every worker's views
+and the master's samples are outside requests.
 
 Needs Debian's gunicorn, python3-flask, python3-django and wrk (make
 test-deps installs them); a test is skipped, saying why, where one is
@@ -100,10 +102,16 @@ class SplitEndpointsTest(SprofdTestCase):
 
     def start_server(self, app):
         """gunicorn with one worker serving app; returns (port, worker pid)."""
+        port, _, workers = self.start_gunicorn(app, 1)
+        return port, workers[0]
+
+    def start_gunicorn(self, app, nworkers):
+        """gunicorn with nworkers workers serving app; returns (port, master
+        pid, [worker pids])."""
         port = test_flask.free_port()
         err = open(self.log_path("gunicorn.log"), "wb")
         self.addCleanup(err.close)
-        p = subprocess.Popen(["gunicorn", "-w", "1", "-b", "127.0.0.1:%d" % port,
+        p = subprocess.Popen(["gunicorn", "-w", str(nworkers), "-b", "127.0.0.1:%d" % port,
                               "--chdir", WEB, app], cwd=self.logs,
                              stdin=subprocess.DEVNULL, stdout=err, stderr=err)
 
@@ -126,9 +134,10 @@ class SplitEndpointsTest(SprofdTestCase):
         if not wait_until(up, 60, 0.2):
             self.fail("gunicorn did not serve %s on port %d: %s"
                       % (app, port, read_file(self.log_path("gunicorn.log"))))
+        wait_until(lambda: len(test_flask.children(p.pid)) >= nworkers, 30, 0.1)
         workers = test_flask.children(p.pid)
-        self.assertEqual(len(workers), 1, "gunicorn workers: %r" % workers)
-        return port, workers[0]
+        self.assertEqual(len(workers), nworkers, "gunicorn workers: %r" % workers)
+        return port, p.pid, workers
 
     def profile_under_load(self, port, worker, paths, seconds, *args):
         """sprofd attached to the worker for exactly as long as wrk loads it
@@ -271,6 +280,58 @@ class SplitEndpointsTest(SprofdTestCase):
             for line in open(self.path(path), encoding="utf-8", errors="replace"):
                 self.assertIn("dispatch_request", line, path)
 
+    def test_flask_tree(self):
+        """-p MASTER -C over gunicorn -w 2, in wall mode (so that the master,
+        asleep between its checks, is sampled too): each view's endpoint
+        holds samples of both workers, the master's are all outside
+        requests, and --processes roots each endpoint file's stacks at the
+        workers only."""
+        self.need("flask")
+        port, master, workers = self.start_gunicorn("splitshop:app", 2)
+        for p in ("/cpu", "/compress", "/hello"):
+            for _ in range(4):
+                get(port, p)
+        out = self.path("tree.prof")
+        run, wrk = self.profile_under_load(port, master, ["/cpu", "/compress", "/hello"], 8,
+                                           "-C", "-m", "wall", "-F", 200, "-o", out, "-f",
+                                           "prof,pprof", "--processes", "--split", "flask",
+                                           "-n", 5)
+        prof = self.check_run(run, out, 200, pid=master)
+        rows, title = endpoint_table(run.out)
+        info = "master %d, workers %r\ntable %r\n%s\n%s" % (master, workers, rows, wrk, run)
+        self.assertIsNotNone(rows, info)
+        self.assertEqual(title, "wall s", info)
+        table = {r[0]: r[1:] for r in rows}
+        self.assertIn("(outside requests)", table, info)
+        eps = self.check_files(run, prof, rows, "tree", info)
+
+        # Samples per endpoint and process, from the pprof pid label.
+        pp = test_formats.read_pprof(self.path("tree.pb.gz"))
+        by = {}
+        for _, vals, labels in pp["samples"]:
+            key = (labels.get("endpoint"), labels.get("pid"))
+            by[key] = by.get(key, 0) + vals[0]
+        info += "\nby (endpoint, pid): %r" % by
+        master_samples = sum(n for (ep, pid), n in by.items() if pid == master)
+        self.assertGreater(master_samples, 0, info)
+        self.assertEqual(master_samples, by.get(("(outside requests)", master), 0), info)
+        self.assertEqual(set(pid for _, pid in by), {master} | set(workers), info)
+        for view in ("cpu_view", "compress_view"):
+            per = {w: by.get((view, w), 0) for w in workers}
+            test_daemon.say("flask tree: %-14s %s" % (view, ", ".join(
+                "worker %d: %d samples" % (w, n) for w, n in per.items())))
+            for w, n in per.items():
+                self.assertGreater(n, 0, "%s: no samples of worker %d\n%s" % (view, w, info))
+        test_daemon.say("flask tree: master %d: %d samples, all outside requests"
+                        % (master, master_samples))
+
+        # --processes: an endpoint's stacks start at the worker that ran it.
+        roots = {k[2] for k in eps["cpu_view"].raw if k[2].startswith("process ")}
+        self.assertEqual(roots, {"process %d (gunicorn)" % w for w in workers},
+                         "%r\n%s" % (roots, info))
+        self.assertTrue(eps["cpu_view"].has("burn"), info)
+        self.assertFalse(eps["cpu_view"].has("pack"), info)
+
     def test_flask_wall(self):
         self.need("flask")
         port, worker = self.start_server("splitshop:app")
@@ -329,6 +390,39 @@ class SplitEndpointsTest(SprofdTestCase):
         # The view sits under the handler, through the decorators' wrappers.
         self.assertTrue(any(k[2].endswith("_get_response") for k in
                             self._ancestors(rep, rep.key("report_view"))), info)
+
+    def test_django_cpu(self):
+        """The views' shares of the views' samples against the CPU each
+        measured inside itself, within 5 points, as test_flask_cpu does."""
+        self.need("django")
+        port, worker = self.start_server("djshop:application")
+        for p in ("/cpu", "/compress", "/sleep"):
+            get(port, p)
+        out = self.path("djcpu.prof")
+        for secs in (8, 20):
+            get(port, "/reset")
+            run, wrk = self.profile_under_load(port, worker, ["/cpu", "/compress", "/sleep"],
+                                               secs, "-F", 500, "-o", out, "--split",
+                                               "django", "-n", 5)
+            truth = json.loads(get(port, "/stats"))
+            rows, _ = endpoint_table(run.out)
+            if rows and sum(r[1] for r in rows if r[0] in truth) > 300:
+                break
+        prof = self.check_run(run, out, 500, pid=worker)
+        info = "truth %r\ntable %r\n%s\n%s\ntop:\n%s" % (truth, rows, wrk, run, prof.top(25))
+        self.assertIsNotNone(rows, info)
+        table = {r[0]: r[1:] for r in rows}
+        self.assertEqual(set(truth), {"report_view", "archive_view", "nap_view"}, info)
+        total_cpu = sum(truth[v][1] for v in truth)
+        total_samples = sum(table.get(v, (0,))[0] for v in truth)
+        self.assertGreater(total_samples, 300, info)
+        for v in truth:
+            want = truth[v][1] / total_cpu * 100
+            got = table.get(v, (0,))[0] / total_samples * 100
+            test_daemon.say("django cpu: %-13s %5.1f%% of the views' samples, %5.1f%% of "
+                            "their CPU (%d requests)" % (v, got, want, truth[v][0]))
+            self.assertAlmostEqual(got, want, delta=5, msg="%s: %.1f%% of the views' samples, "
+                                   "%.1f%% of their CPU\n%s" % (v, got, want, info))
 
     def _ancestors(self, prof, key):
         seen, todo = set(), [key]
@@ -404,7 +498,62 @@ class SplitEndpointsTest(SprofdTestCase):
 
 class DaemonSplitTest(test_daemon.DaemonTestCase):
     """Split in a daemon target: the endpoint files are named like the
-    profile's, and retention keeps or removes them with it, counting each."""
+    profile's, and retention keeps or removes them with it, counting each;
+    and sprofd ctl profile PID --split, on demand."""
+
+    def test_ctl_profile_split(self):
+        target = subprocess.Popen([PYTHON, JOBS, "60"], cwd=self.logs,
+                                  stdin=subprocess.DEVNULL)
+        self.addCleanup(lambda: target.poll() is None and (target.kill(), target.wait()))
+        time.sleep(0.5)
+        self.start_daemon(self.base_conf())
+        got = os.path.join(self.tmp, "got")
+        os.mkdir(got)
+        out = os.path.join(got, "jobs.prof")
+        run = self.sprofd("ctl", "-S", self.sock, "profile", target.pid, "-d", 2, "-F", 300,
+                          "-o", out, "-f", "prof,collapsed", "--split", "run_job", "-n", 5,
+                          cwd=got)
+        self.assert_ok(run)
+        rows, _ = endpoint_table(run.out)
+        names = sorted(os.listdir(got))
+        info = "%r\ntable %r\n%s" % (names, rows, run)
+        self.assertIsNotNone(rows, info)
+        table = {r[0]: r[1:] for r in rows}
+        self.assertTrue({"resize", "encode", "dup"} <= set(table), info)
+        # The first format's files beside -o, as sprofd -p -o names them;
+        # the other format's under the daemon's names, each endpoint's too.
+        self.assertTrue({"jobs.prof", "jobs.resize.prof", "jobs.encode.prof", "jobs.dup.prof",
+                         "jobs.dup-2.prof"} <= set(names), info)
+        folded = [n for n in names if n.endswith(".folded")]
+        stem = "python3.%d." % target.pid
+        self.assertTrue(all(n.startswith(stem) for n in folded), info)
+        self.assertTrue(any(n.endswith(".resize.folded") for n in folded), info)
+        self.assertEqual(len(folded), len([n for n in names if n.endswith(".prof")]), info)
+        # Each endpoint's file: its samples as the table says, its own
+        # functions only.
+        whole = self.load_profile(out, 300)
+        self.assertEqual(sum(r[1] for r in rows), whole.total, info)
+        for name, slug in (("resize", "resize"), ("encode", "encode")):
+            ep = self.load_profile(os.path.join(got, "jobs.%s.prof" % slug), 300)
+            self.assertEqual(ep.total, table[name][0], info)
+            self.assertRegex(run.err, r"wrote %s \(%d samples\)"
+                             % (re.escape(os.path.join(got, "jobs.%s.prof" % slug)), ep.total))
+        resize = self.load_profile(os.path.join(got, "jobs.resize.prof"), 300)
+        self.assertTrue(resize.has("spin") and not resize.has("encode"), info)
+
+        # A pattern with characters the request line must carry.
+        out2 = os.path.join(got, "re.prof")
+        run2 = self.sprofd("ctl", "-S", self.sock, "profile", target.pid, "-d", 1, "-o", out2,
+                           "--split", r"splitjobs\.py:[0-9]+\(run_job\)|no such = thing", "-n", 0,
+                           cwd=got)
+        self.assert_ok(run2)
+        self.assertTrue(os.path.exists(os.path.join(got, "re.resize.prof")),
+                        "%r\n%s" % (sorted(os.listdir(got)), run2))
+        # A bad one is refused by the client, saying why.
+        bad = self.sprofd("ctl", "-S", self.sock, "profile", target.pid, "-d", 1, "--split", "",
+                          cwd=got)
+        self.assertEqual(bad.rc, 2, bad)
+        self.assertIn("--split", bad.err)
 
     def test_daemon_split_and_retention(self):
         target = subprocess.Popen([PYTHON, JOBS, "120"], cwd=self.logs,

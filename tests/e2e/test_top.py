@@ -1,7 +1,9 @@
 """sprofd top: the full-screen view driven through tmux (rows appear, the hot
 function moves when topwork switches, sort keys, the thread filter, pause,
 a resize, q detaching with the target running free, the -o profile read by
-pstats), the text mode when stdout is no terminal, and errors."""
+pstats), over a process tree (-C on prefork: the processes counted, the
+process filter, q leaving every process free), the text mode when stdout is
+no terminal, and errors."""
 
 import os
 import platform
@@ -24,6 +26,7 @@ TMUX = shutil.which("tmux")
 PYWORK = os.path.join(TARGETS, "py", "pywork.py")
 
 HEADER = re.compile(r"^PID (?P<pid>\d+) \((?P<comm>.*)\)(?:, python (?P<py>\S+))?: "
+                    r"(?:(?P<procs>\d+) processes, )?"
                     r"(?P<threads>\d+) threads?, (?P<hz>\d+) Hz (?P<mode>cpu|wall), "
                     r"(?P<samples>\d+) samples, interval (?P<secs>[\d.]+) s, "
                     r"sprofd (?P<cpu>[\d.]+)% CPU$")
@@ -278,6 +281,77 @@ class TopTest(SprofdTestCase):
         self.assertTrue({"first_hot", "second_hot", "steady_part", "side_spin"} <= names, names)
         self.assertEqual([f for f in os.listdir(self.tmp) if f.startswith(".")], [],
                          "a temporary file was left")
+
+    @unittest.skipUnless(TMUX, "tmux is missing (apt-get install tmux)")
+    def test_screen_tree(self):
+        """-C on prefork (a master and 3 workers, each burning in its own
+        worker_slotN): the header counts 4 processes, P shows one process
+        at a time (a worker: its own slot function only), a all again, and
+        q leaves the master and every worker running free."""
+        target = self.start_target("prefork", self.logs, 3, 0)
+        self.addCleanup(lambda: open(self.log_path("stop"), "w").close())
+        self.assertTrue(wait_until(lambda: len((read_file(self.log_path("pids"), "") or "")
+                                                .split()) == 3, 10), "prefork started no workers")
+        workers = [int(x) for x in read_file(self.log_path("pids")).split()]
+        slots = {"worker_slot0", "worker_slot1", "worker_slot2"}
+        done = self.path("exit-status")
+        argv = ["sh", "-c", '%s; echo "$?" > %s' % (
+            shlex.join(WRAP + [SPROFD, "top", "-p", str(target.pid), "-C", "-F", "199"]),
+            shlex.quote(done))]
+        tmux = Tmux(self, argv, self.tmp)
+
+        s = self.wait_screen(tmux, lambda s: s.header and s.header.group("procs") == "4"
+                             and slots <= set(s.names()), "4 processes, every worker's slot")
+        self.assertEqual(int(s.header.group("pid")), target.pid)
+        self.assertEqual(s.header.group("threads"), "4", s.text)
+        self.assertIn("process: all; thread: all", s.status)
+
+        # P: the processes in the order of their first samples (the master,
+        # asleep in cpu mode, may have none); each worker alone shows its
+        # own slot function and no other's.
+        seen = {}
+        for _ in range(5):
+            tmux.keys("P")
+            s = self.wait_screen(tmux, lambda s: re.search(r"process: (all|\d+ \(prefork\))",
+                                                           s.status) and s.header,
+                                 "a process or all")
+            m = re.search(r"process: (\d+) \(prefork\)", s.status)
+            if not m:
+                break
+            pid = int(m.group(1))
+            self.assertNotIn(pid, seen, s.text)
+            self.assertIn(pid, workers + [target.pid], s.text)
+            # The rows follow at the next frame: wait for a frame with some.
+            s = self.wait_screen(tmux, lambda s: ("process: %d " % pid) in s.status
+                                 and (s.rows or pid == target.pid), "rows of %d" % pid)
+            mine = slots & set(s.names())
+            if pid == target.pid:
+                self.assertEqual(mine, set(), s.text)
+            else:
+                self.assertEqual(len(mine), 1, s.text)
+                seen[pid] = mine.pop()
+        self.assertIn("process: all", tmux.capture().status)
+        self.assertEqual(set(seen), set(workers), "not every worker was shown alone")
+        self.assertEqual(set(seen.values()), slots, seen)
+
+        tmux.keys("P", "a")
+        s = self.wait_screen(tmux, lambda s: "process: all" in s.status
+                             and slots <= set(s.names()), "all processes again")
+
+        # q: every process of the tree runs on, untraced and unstopped.
+        tmux.keys("q")
+        self.assertTrue(wait_until(lambda: read_file(done), 30),
+                        "sprofd top did not exit after q:\n%s" % tmux.capture().text)
+        self.assertEqual(read_file(done).strip(), str(EXIT_OK), tmux.capture().text)
+        for pid in [target.pid] + workers:
+            self.assert_released(pid, timeout=5)
+            self.assertEqual(tracer_of(pid), 0, pid)
+            self.assertNotIn(proc_state(pid), ("t", "T"), pid)
+        for pid in workers:
+            before = cpu_ticks(pid)
+            self.assertTrue(wait_until(lambda: (cpu_ticks(pid) or 0) > before + 5, 10),
+                            "worker %d does not run after sprofd top left" % pid)
+        self.assertTrue(target.alive(), "the master died")
 
     @unittest.skipUnless(TMUX, "tmux is missing (apt-get install tmux)")
     def test_screen_ctrl_c_and_bad_term(self):

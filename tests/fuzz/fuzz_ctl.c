@@ -2,7 +2,7 @@
  * the daemon gets it from any local user: the input up to its first line
  * break (or NUL). A request that parses must have values in range, and
  * must survive ctl_request_format, which is how the client sends it: the
- * formatted line parses to the same request (durations to the
+ * formatted line parses to the same request (a split point byte for byte) (durations to the
  * millisecond the line carries, at least 1 ms: a duration never becomes
  * "until stopped"). */
 #include <math.h>
@@ -24,6 +24,7 @@ static void check_range(const struct ctl_request *r)
 		FUZZ_CHECK(r->rows >= 0 && r->rows <= 1000000, "rows %d", r->rows);
 		FUZZ_CHECK(r->mode == MODE_CPU || r->mode == MODE_WALL, "mode %d", (int)r->mode);
 		FUZZ_CHECK(memchr(r->formats, '\0', sizeof(r->formats)), "formats unterminated");
+		FUZZ_CHECK(memchr(r->split, '\0', sizeof(r->split)), "split unterminated");
 	}
 	if (r->cmd == CTL_RUN)
 		FUZZ_CHECK(r->target[0] && memchr(r->target, '\0', sizeof(r->target)), "bad target");
@@ -58,7 +59,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(r2.cmd == r.cmd, "command changed");
 	if (r.cmd == CTL_PROFILE) {
 		FUZZ_CHECK(r2.pid == r.pid && r2.hz == r.hz && r2.mode == r.mode && r2.rows == r.rows &&
-			   strcmp(r2.formats, r.formats) == 0,
+			   r2.children == r.children && strcmp(r2.formats, r.formats) == 0 &&
+			   strcmp(r2.split, r.split) == 0,
 			   "'%.200s' reads back otherwise", buf);
 		double want = r.duration > 0 && r.duration < 0.001 ? 0.001 : r.duration;
 

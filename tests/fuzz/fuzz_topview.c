@@ -35,7 +35,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int width = fuzz_u8(&in) % 200;
 	size_t len = 1 + fuzz_u16(&in) % 1024;
 	struct top_row r = { .line = (int)(fuzz_u32(&in) % 100000) };
-	struct top_info info = { .pid = 1, .threads = 2, .hz = 100, .mode = "cpu" };
+	struct top_info info = { .pid = 1, .threads = 2, .processes = fuzz_u8(&in) % 4, .hz = 100,
+				 .mode = "cpu" };
 	struct top_state st = { .sort = fuzz_u8(&in) % 3 };
 	char *name = fuzz_cstr(&in), *file = fuzz_cstr(&in), *buf = malloc(len);
 
@@ -52,7 +53,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	info.comm = name;
 	info.python = file;
 	check_line(top_format_header(buf, len, width, &info), len, width);
-	check_line(top_format_status(buf, len, width, &st, name), len, width);
+	check_line(top_format_status(buf, len, width, &st, name, NULL), len, width);
+	check_line(top_format_status(buf, len, width, &st, name, file), len, width);
 	check_line(top_format_columns(buf, len, width), len, width);
 	free(buf);
 	free(name);

@@ -82,6 +82,31 @@ START_TEST(test_request_round_trip)
 	round_trip(&r, &back);
 	ck_assert(back.duration == 0);
 
+	/* A split point, blanks, '=', '%' and UTF-8 included, and children. */
+	ctl_request_init(&r);
+	r.pid = 7;
+	r.children = true;
+	snprintf(r.split, sizeof(r.split), "jobs\\.py:[0-9]+ \\(run=%%20 \xc3\xa9\\)");
+	round_trip(&r, &back);
+	ck_assert_str_eq(back.split, r.split);
+	ck_assert(back.children);
+	{
+		char line[CTL_LINE_MAX];
+		ctl_request_format(&r, line, sizeof(line));
+		ck_assert_ptr_nonnull(strstr(line, " split=jobs%5C.py%3A%5B0-9%5D%2B%20%5C%28run%3D%2520"
+					   "%20%C3%A9%5C%29\n"));
+	}
+	snprintf(r.split, sizeof(r.split), "flask");
+	round_trip(&r, &back);
+	ck_assert_str_eq(back.split, "flask");
+	/* None: no key, which a daemon before it would refuse. */
+	r.split[0] = '\0';
+	{
+		char line[CTL_LINE_MAX];
+		ctl_request_format(&r, line, sizeof(line));
+		ck_assert_ptr_null(strstr(line, "split"));
+	}
+
 	ctl_request_init(&r);
 	r.cmd = CTL_RUN;
 	snprintf(r.target, sizeof(r.target), "web-1");
@@ -117,6 +142,12 @@ START_TEST(test_request_refused)
 		{ "profile pid=1 formats=prof,doc", "unknown format 'doc'" },
 		{ "profile pid=1 rows=-1", "bad row count" },
 		{ "profile pid=1 target=web", "unknown argument 'target'" },
+		{ "profile pid=1 split=", "bad split point" },
+		{ "profile pid=1 split=a%2", "bad split point" },
+		{ "profile pid=1 split=a%zz", "bad split point" },
+		{ "profile pid=1 split=a%00b", "bad split point" },
+		{ "profile pid=1 split=a%7B255%7D%7B255%7D", "{} repetition" },
+		{ "run target=web split=flask", "unknown argument 'split'" },
 		{ "run", "target=NAME" },
 		{ "run target=", "bad target name" },
 		{ "run pid=1", "unknown argument 'pid'" },

@@ -1,5 +1,6 @@
 /* test_topview.c: sprofd top's rows from two hand-made snapshots (interval
- * and since-start counts, one thread, recursion, inline frames), their
+ * and since-start counts, one thread, one process, recursion, inline
+ * frames), their
  * order under every key, the keys, and lines cut to a width. */
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@ struct tstack {
 	pid_t tid;
 	uint64_t count;
 	int fn[8];
+	pid_t pid;   /* the thread's process; 0: unknown */
 };
 
 /* A profile whose stack view holds stacks[0..n); fns in a different order
@@ -50,6 +52,7 @@ static struct profile *make_profile(const struct tstack *stacks, size_t n, bool 
 	for (size_t i = 0; i < n; i++) {
 		struct pstack *s = &p->stacks[i];
 		s->tid = stacks[i].tid;
+		s->pid = stacks[i].pid;
 		s->count = stacks[i].count;
 		s->loc = (uint32_t)p->nstack_locs;
 		for (int k = 0; k < 8 && stacks[i].fn[k] != -1; k++) {
@@ -92,16 +95,16 @@ static const struct top_row *row_of(const struct top_rows *r, const char *name)
 /* First snapshot: 100 samples, hot leads; second: 100 more, all in cold,
  * plus recursion in work and an inline frame. */
 static const struct tstack first[] = {
-	{ 1, 60, { HOT, WORK, MAIN, -1 } },
-	{ 1, 30, { WORK, MAIN, -1 } },
-	{ 2, 10, { COLD, MAIN, -1 } },
+	{ 1, 60, { HOT, WORK, MAIN, -1 }, 0 },
+	{ 1, 30, { WORK, MAIN, -1 }, 0 },
+	{ 2, 10, { COLD, MAIN, -1 }, 0 },
 };
 static const struct tstack second[] = {
-	{ 1, 60, { HOT, WORK, MAIN, -1 } },
-	{ 1, 30, { WORK, MAIN, -1 } },
-	{ 2, 10, { COLD, MAIN, -1 } },
-	{ 2, 70, { COLD, WORK, WORK, MAIN, -1 } },
-	{ 1, 30, { INL, -2 - HOT, WORK, MAIN, -1 } },
+	{ 1, 60, { HOT, WORK, MAIN, -1 }, 0 },
+	{ 1, 30, { WORK, MAIN, -1 }, 0 },
+	{ 2, 10, { COLD, MAIN, -1 }, 0 },
+	{ 2, 70, { COLD, WORK, WORK, MAIN, -1 }, 0 },
+	{ 1, 30, { INL, -2 - HOT, WORK, MAIN, -1 }, 0 },
 };
 
 START_TEST(test_interval_and_start)
@@ -111,7 +114,7 @@ START_TEST(test_interval_and_start)
 	struct top_rows r;
 	const struct top_row *x;
 
-	top_rows_build(&r, a, b, 0);
+	top_rows_build(&r, a, b, 0, 0);
 	ck_assert_uint_eq(r.csamples, 200);
 	ck_assert_uint_eq(r.samples, 100);
 	ck_assert_uint_eq(r.n, 5);     /* main work hot cold inl; ?? never sampled */
@@ -140,7 +143,7 @@ START_TEST(test_interval_and_start)
 	top_rows_free(&r);
 
 	/* No earlier snapshot: the interval is everything so far. */
-	top_rows_build(&r, NULL, a, 0);
+	top_rows_build(&r, NULL, a, 0, 0);
 	ck_assert_uint_eq(r.samples, 100);
 	ck_assert_uint_eq(row_of(&r, "hot")->self, 60);
 	ck_assert_uint_eq(row_of(&r, "hot")->cself, 60);
@@ -157,7 +160,7 @@ START_TEST(test_one_thread)
 	struct profile *b = make_profile(second, 5, false);
 	struct top_rows r;
 
-	top_rows_build(&r, a, b, 2);
+	top_rows_build(&r, a, b, 2, 0);
 	ck_assert_uint_eq(r.csamples, 80);
 	ck_assert_uint_eq(r.samples, 70);
 	ck_assert_uint_eq(r.n, 3);     /* cold work main */
@@ -166,7 +169,7 @@ START_TEST(test_one_thread)
 	ck_assert_uint_eq(row_of(&r, "work")->ctotal, 70);
 	top_rows_free(&r);
 
-	top_rows_build(&r, a, b, 99);  /* a thread with no samples */
+	top_rows_build(&r, a, b, 99, 0);  /* a thread with no samples */
 	ck_assert_uint_eq(r.n, 0);
 	ck_assert_uint_eq(r.samples, 0);
 	top_rows_free(&r);
@@ -192,7 +195,7 @@ START_TEST(test_sort)
 	struct top_rows r;
 	char got[128];
 
-	top_rows_build(&r, a, b, 0);
+	top_rows_build(&r, a, b, 0, 0);
 	/* Interval self: cold 70, inl 30, then 0s (hot main work) by total, then name. */
 	top_rows_sort(&r, &st);
 	names(&r, got);
@@ -229,50 +232,138 @@ START_TEST(test_sort)
 }
 END_TEST
 
+/* A tree: master 10 (one thread) waiting in cold, worker 20 (threads 20
+ * and 21) in hot, worker 30 in work; the second snapshot adds samples to
+ * every process. */
+static const struct tstack tree1[] = {
+	{ 10, 5, { COLD, MAIN, -1 }, 10 },
+	{ 20, 40, { HOT, MAIN, -1 }, 20 },
+	{ 21, 10, { HOT, WORK, MAIN, -1 }, 20 },
+	{ 30, 45, { WORK, MAIN, -1 }, 30 },
+};
+static const struct tstack tree2[] = {
+	{ 10, 10, { COLD, MAIN, -1 }, 10 },
+	{ 20, 80, { HOT, MAIN, -1 }, 20 },
+	{ 21, 20, { HOT, WORK, MAIN, -1 }, 20 },
+	{ 30, 90, { WORK, MAIN, -1 }, 30 },
+};
+
+START_TEST(test_one_process)
+{
+	struct profile *a = make_profile(tree1, 4, false);
+	struct profile *b = make_profile(tree2, 4, true);
+	struct top_rows r;
+
+	/* Both threads of worker 20, nothing of the others. */
+	top_rows_build(&r, a, b, 0, 20);
+	ck_assert_uint_eq(r.csamples, 100);
+	ck_assert_uint_eq(r.samples, 50);
+	ck_assert_uint_eq(r.n, 3);     /* hot work main */
+	ck_assert_ptr_null(row_of(&r, "cold"));
+	ck_assert_uint_eq(row_of(&r, "hot")->self, 50);
+	ck_assert_uint_eq(row_of(&r, "hot")->cself, 100);
+	ck_assert_uint_eq(row_of(&r, "work")->ctotal, 20);
+	top_rows_free(&r);
+
+	top_rows_build(&r, a, b, 0, 30);
+	ck_assert_uint_eq(r.csamples, 90);
+	ck_assert_uint_eq(r.n, 2);     /* work main */
+	ck_assert_uint_eq(row_of(&r, "work")->self, 45);
+	ck_assert_ptr_null(row_of(&r, "hot"));
+	top_rows_free(&r);
+
+	/* A thread and a process: both must match. */
+	top_rows_build(&r, a, b, 21, 20);
+	ck_assert_uint_eq(r.csamples, 20);
+	top_rows_free(&r);
+	top_rows_build(&r, a, b, 30, 20);
+	ck_assert_uint_eq(r.n, 0);
+	ck_assert_uint_eq(r.csamples, 0);
+	top_rows_free(&r);
+
+	/* All processes. */
+	top_rows_build(&r, a, b, 0, 0);
+	ck_assert_uint_eq(r.csamples, 200);
+	ck_assert_uint_eq(r.samples, 100);
+	top_rows_free(&r);
+	free_profile(a);
+	free_profile(b);
+}
+END_TEST
+
 START_TEST(test_keys)
 {
 	struct top_state st = { 0 };
 	const pid_t tids[] = { 7, 9 };
 
-	ck_assert_int_eq(top_key(&st, 't', tids, 2), TOP_KEY_REDRAW);
+	ck_assert_int_eq(top_key(&st, 't', tids, 2, NULL, 0), TOP_KEY_REDRAW);
 	ck_assert_int_eq(st.sort, TOP_SORT_TOTAL);
-	ck_assert_int_eq(top_key(&st, 'r', tids, 2), TOP_KEY_REDRAW);
+	ck_assert_int_eq(top_key(&st, 'r', tids, 2, NULL, 0), TOP_KEY_REDRAW);
 	ck_assert(st.reverse);
-	top_key(&st, 't', tids, 2);     /* the same key keeps the direction */
+	top_key(&st, 't', tids, 2, NULL, 0);     /* the same key keeps the direction */
 	ck_assert(st.reverse);
-	top_key(&st, 'n', tids, 2);     /* another starts afresh */
+	top_key(&st, 'n', tids, 2, NULL, 0);     /* another starts afresh */
 	ck_assert_int_eq(st.sort, TOP_SORT_NAME);
 	ck_assert(!st.reverse);
-	top_key(&st, 's', tids, 2);
+	top_key(&st, 's', tids, 2, NULL, 0);
 	ck_assert_int_eq(st.sort, TOP_SORT_SELF);
-	top_key(&st, 'c', tids, 2);
+	top_key(&st, 'c', tids, 2, NULL, 0);
 	ck_assert(st.cumulative);
-	top_key(&st, 'p', tids, 2);
+	top_key(&st, 'p', tids, 2, NULL, 0);
 	ck_assert(st.paused);
-	top_key(&st, 'p', tids, 2);
+	top_key(&st, 'p', tids, 2, NULL, 0);
 	ck_assert(!st.paused);
-	top_key(&st, '?', tids, 2);
+	top_key(&st, '?', tids, 2, NULL, 0);
 	ck_assert(st.help);
-	top_key(&st, 'h', tids, 2);
+	top_key(&st, 'h', tids, 2, NULL, 0);
 	ck_assert(!st.help);
-	top_key(&st, 'T', tids, 2);
+	top_key(&st, 'T', tids, 2, NULL, 0);
 	ck_assert_int_eq(st.tid, 7);
-	top_key(&st, 'T', tids, 2);
+	top_key(&st, 'T', tids, 2, NULL, 0);
 	ck_assert_int_eq(st.tid, 9);
-	top_key(&st, 'T', tids, 2);
+	top_key(&st, 'T', tids, 2, NULL, 0);
 	ck_assert_int_eq(st.tid, 0);
-	top_key(&st, 'T', tids, 2);
-	top_key(&st, 'a', tids, 2);
+	top_key(&st, 'T', tids, 2, NULL, 0);
+	top_key(&st, 'a', tids, 2, NULL, 0);
 	ck_assert_int_eq(st.tid, 0);
 	st.tid = 8;                     /* gone: back to all */
-	top_key(&st, 'T', tids, 2);
+	top_key(&st, 'T', tids, 2, NULL, 0);
 	ck_assert_int_eq(st.tid, 0);
-	top_key(&st, 'T', NULL, 0);
+	top_key(&st, 'T', NULL, 0, NULL, 0);
 	ck_assert_int_eq(st.tid, 0);
-	ck_assert_int_eq(top_key(&st, 'q', tids, 2), TOP_KEY_QUIT);
-	ck_assert_int_eq(top_key(&st, 'Q', tids, 2), TOP_KEY_QUIT);
-	ck_assert_int_eq(top_key(&st, 'x', tids, 2), TOP_KEY_NONE);
-	ck_assert_int_eq(top_key(&st, -1, tids, 2), TOP_KEY_NONE);
+
+	/* P steps through the processes, each shown whole; a shows all. */
+	{
+		const pid_t pids[] = { 10, 20, 30 };
+		st.tid = 9;
+		ck_assert_int_eq(top_key(&st, 'P', tids, 2, pids, 3), TOP_KEY_REDRAW);
+		ck_assert_int_eq(st.pid, 10);
+		ck_assert_int_eq(st.tid, 0);
+		top_key(&st, 'P', tids, 2, pids, 3);
+		ck_assert_int_eq(st.pid, 20);
+		top_key(&st, 'T', tids, 2, pids, 3);   /* a thread within it */
+		ck_assert_int_eq(st.tid, 7);
+		ck_assert_int_eq(st.pid, 20);
+		top_key(&st, 'P', tids, 2, pids, 3);
+		ck_assert_int_eq(st.pid, 30);
+		ck_assert_int_eq(st.tid, 0);
+		top_key(&st, 'P', tids, 2, pids, 3);
+		ck_assert_int_eq(st.pid, 0);
+		top_key(&st, 'P', tids, 2, pids, 3);
+		st.tid = 7;
+		top_key(&st, 'a', tids, 2, pids, 3);
+		ck_assert_int_eq(st.pid, 0);
+		ck_assert_int_eq(st.tid, 0);
+		st.pid = 25;                    /* gone: back to all */
+		top_key(&st, 'P', tids, 2, pids, 3);
+		ck_assert_int_eq(st.pid, 0);
+		top_key(&st, 'P', tids, 2, NULL, 0);
+		ck_assert_int_eq(st.pid, 0);
+	}
+	ck_assert_int_eq(top_key(&st, 'q', tids, 2, NULL, 0), TOP_KEY_QUIT);
+	ck_assert_int_eq(top_key(&st, 'Q', tids, 2, NULL, 0), TOP_KEY_QUIT);
+	ck_assert_int_eq(top_key(&st, 'x', tids, 2, NULL, 0), TOP_KEY_NONE);
+	ck_assert_int_eq(top_key(&st, -1, tids, 2, NULL, 0), TOP_KEY_NONE);
 }
 END_TEST
 
@@ -320,20 +411,33 @@ START_TEST(test_format)
 	in.threads = 1;
 	top_format_header(buf, sizeof(buf), 30, &in);
 	ck_assert_str_eq(buf, "PID 42 (app): 1 thread, 100 H>");
+	/* A tree: processes before threads; one process is not said. */
+	in.processes = 3;
+	in.threads = 9;
+	top_format_header(buf, sizeof(buf), 0, &in);
+	ck_assert_str_eq(buf, "PID 42 (app): 3 processes, 9 threads, 100 Hz cpu, 1234 samples, "
+			 "interval 1.0 s, sprofd 2.5% CPU");
+	in.processes = 1;
+	top_format_header(buf, sizeof(buf), 0, &in);
+	ck_assert_ptr_null(strstr(buf, "process"));
 
-	top_format_status(buf, sizeof(buf), 0, &st, NULL);
+	top_format_status(buf, sizeof(buf), 0, &st, NULL, NULL);
 	ck_assert_str_eq(buf, "sort: self in interval; thread: all; h help");
 	st.sort = TOP_SORT_TOTAL;
 	st.cumulative = st.reverse = st.paused = true;
-	top_format_status(buf, sizeof(buf), 0, &st, "12 (worker)");
+	top_format_status(buf, sizeof(buf), 0, &st, "12 (worker)", NULL);
 	ck_assert_str_eq(buf, "sort: total since start, smallest first; thread: 12 (worker); "
 			 "PAUSED; h help");
 	st.sort = TOP_SORT_NAME;
-	top_format_status(buf, sizeof(buf), 0, &st, NULL);
+	top_format_status(buf, sizeof(buf), 0, &st, NULL, NULL);
 	ck_assert_str_eq(buf, "sort: name, Z-A; thread: all; PAUSED; h help");
+	top_format_status(buf, sizeof(buf), 0, &st, "21 (worker)", "20 (prefork)");
+	ck_assert_str_eq(buf, "sort: name, Z-A; process: 20 (prefork); thread: 21 (worker); "
+			 "PAUSED; h help");
 	st.help = true;
-	top_format_status(buf, sizeof(buf), 0, &st, NULL);
+	top_format_status(buf, sizeof(buf), 0, &st, NULL, "all");
 	ck_assert_ptr_nonnull(strstr(buf, "q quit"));
+	ck_assert_ptr_nonnull(strstr(buf, "P next process"));
 }
 END_TEST
 
@@ -344,6 +448,7 @@ Suite *suite_topview(void)
 
 	tcase_add_test(tc, test_interval_and_start);
 	tcase_add_test(tc, test_one_thread);
+	tcase_add_test(tc, test_one_process);
 	tcase_add_test(tc, test_sort);
 	tcase_add_test(tc, test_keys);
 	tcase_add_test(tc, test_format);

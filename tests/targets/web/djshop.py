@@ -1,10 +1,13 @@
 """A minimal Django application (one module: settings, views and URLs) for
 the per-endpoint tests (--split django): a pure-Python view behind two view
-decorators, a zlib view, and one that sleeps.
+decorators, a zlib view, and one that sleeps. As splitshop.py does, each
+view adds its requests and the CPU time its own thread spent inside it
+(time.thread_time) to a table that /stats returns (JSON) and /reset clears.
 
 Run it under gunicorn: gunicorn -w 1 -b 127.0.0.1:PORT --chdir DIR djshop:application
 """
 
+import json
 import time
 import zlib
 
@@ -28,6 +31,14 @@ from django.views.decorators.http import require_GET  # noqa: E402
 
 PAYLOAD = bytes((i * 7 + (i >> 5)) & 0xFF for i in range(128 * 1024))
 
+stats = {}
+
+
+def note(view, t0):
+    """Counts a request of view and its CPU since t0 (time.thread_time)."""
+    n, cpu = stats.get(view, (0, 0.0))
+    stats[view] = (n + 1, cpu + time.thread_time() - t0)
+
 
 def crunch(steps):
     total = 0
@@ -43,22 +54,42 @@ def squeeze(data):
 @csrf_exempt
 @require_GET
 def report_view(request):
-    return HttpResponse(str(crunch(20000)))
+    t0 = time.thread_time()
+    r = HttpResponse(str(crunch(20000)))
+    note("report_view", t0)
+    return r
 
 
 def archive_view(request):
-    return HttpResponse(str(len(squeeze(PAYLOAD))))
+    t0 = time.thread_time()
+    r = HttpResponse(str(len(squeeze(PAYLOAD))))
+    note("archive_view", t0)
+    return r
 
 
 def nap_view(request):
+    t0 = time.thread_time()
     time.sleep(0.02)
-    return HttpResponse("slept")
+    r = HttpResponse("slept")
+    note("nap_view", t0)
+    return r
+
+
+def stats_view(request):
+    return HttpResponse(json.dumps(stats), content_type="application/json")
+
+
+def reset_view(request):
+    stats.clear()
+    return HttpResponse("reset")
 
 
 urlpatterns = [
     path("cpu", report_view),
     path("compress", archive_view),
     path("sleep", nap_view),
+    path("stats", stats_view),
+    path("reset", reset_view),
 ]
 
 application = get_wsgi_application()
