@@ -329,6 +329,45 @@ class ScriptTest(SprofdTestCase):
         assert_tree_released(self, [sh.pid] + descendants(sh.pid))
 
 
+class PythonVersionsTest(SprofdTestCase):
+    """The header names the Python version of every process of a tree: one
+    version once, two versions both, and how many processes run Python."""
+
+    def test_two_pythons_under_a_shell(self):
+        import glob
+        other = sorted(glob.glob("/root/.pyenv/versions/3.12.*/bin/python3.12"))
+        if not other:
+            self.skipTest("no pyenv build of Python 3.12 under /root/.pyenv/versions")
+        prog = self.log_path("spin.py")
+        with open(prog, "w") as f:
+            f.write("import sys\nprint(sys.version.split()[0], flush=True)\nacc = 0\n"
+                    "while True:\n    acc = (acc * 31 + 7) % 1000003\n")
+        sh = subprocess.Popen(["sh", "-c", "%s %s & %s %s & wait" % (PYTHON, prog, other[-1], prog)],
+                              cwd=self.logs, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL)
+
+        def stop():
+            for c in descendants(sh.pid):
+                try:
+                    os.kill(c, signal.SIGKILL)
+                except OSError:
+                    pass
+            sh.kill()
+            sh.wait()
+        self.addCleanup(stop)
+        versions = {sh.stdout.readline().decode().strip() for _ in range(2)}
+        self.assertEqual(len(versions), 2, versions)
+        prof = self.path("two.prof")
+        run = self.sprofd("-p", sh.pid, "-C", "-F", 100, "-d", 2, "-o", prof, "-n", 3)
+        self.check_run(run, prof, 100, pid=sh.pid)
+        more = run.header().group("more") or ""
+        m = re.search(r"; pythons ([^(;]+) \((\d+) of (\d+) processes\)", more)
+        self.assertTrue(m, run.header().group(0))
+        self.assertEqual(set(m.group(1).split(", ")), versions, more)
+        self.assertEqual((m.group(2), m.group(3)), ("2", "3"), more)
+        assert_tree_released(self, [sh.pid] + descendants(sh.pid))
+
+
 class GunicornTreeTest(SprofdTestCase):
     """gunicorn -w 3 --max-requests N under wrk: workers are recycled while
     sampled, and those born during the run appear with their Python
