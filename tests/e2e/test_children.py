@@ -17,7 +17,7 @@ import time
 
 from sprofdtest import EXIT_OK, TARGETS, SprofdTestCase, held_threads, read_file, tracer_of, \
     wait_until
-from test_daemon import DaemonTestCase
+from test_daemon import PROF_RE, DaemonTestCase
 from test_formats import pprof_stacks, read_collapsed, read_pprof
 
 PYTHON = "/usr/bin/python3"
@@ -458,6 +458,34 @@ class DaemonChildrenTest(DaemonTestCase):
                           "-o", self.path("one.prof"), "-n", 0)
         self.assert_ok(run)
         self.assertFalse(self.load_profile(self.path("one.prof"), 100).has("worker_slot0"))
+        assert_tree_released(self, [t.pid] + workers)
+
+    def test_children_yes_matches_inside_the_tree(self):
+        """Process exe matches the master and its workers: with Children yes
+        the tree is one profile, of the master (Select newest would pick a
+        worker, Select all profile each worker twice), and its CPU budget
+        is checked once, for the tree's one worker process."""
+        t, workers = self.start_prefork(2)
+        for select in ("all", "newest"):
+            out = os.path.join(self.out, select)
+            conf = self.base_conf() + (
+                "Target tree\n\tProcess exe %s\n\tSelect %s\n\tChildren yes\n"
+                "\tCPUBudget 0.1%%\n\tInterval 1h\n\tDuration 3\n\tOutputDir %s\n"
+                % (os.path.join(TARGETS, "prefork"), select, out))
+            d = self.start_daemon(conf)
+            self.assert_ok(self.sprofd("ctl", "-S", self.sock, "run", "tree"))
+            self.assertTrue(wait_until(lambda: self.regular_profiles(out), 30, 0.1),
+                            "no profile in %s\n%s" % (out, d.log()))
+            time.sleep(0.5)
+            names = sorted(self.regular_profiles(out))
+            pids = {int(PROF_RE.match(n).group("pid")) for n in names}
+            self.assertEqual(pids, {t.pid}, "%s\n%s" % (names, d.log()))
+            P = self.load_profile(os.path.join(out, names[0]), 100)
+            for fn in ("worker_slot0", "worker_slot1"):
+                self.assertGreater(P.cc(fn), 0, P.top(20))
+            used = {int(m.group(1)) for _, m in d.find(r"PID (\d+): sprofd used")}
+            self.assertEqual(used, {t.pid}, d.log())
+            d.stop()
         assert_tree_released(self, [t.pid] + workers)
 
     def test_children_yes(self):
