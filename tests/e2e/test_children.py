@@ -245,6 +245,58 @@ class PreforkTest(SprofdTestCase):
         self.assertLessEqual(len(procs), 2, procs)
         assert_tree_released(self, [t.pid] + descendants(t.pid))
 
+    def test_child_with_another_tracer(self):
+        """A worker another tracer holds is skipped with one line; the
+        others are profiled, and the other tracer keeps its tracee."""
+        t = self.start_prefork(3)
+        self.assertTrue(wait_until(lambda: len(pids_of(self.log_path("pids"))) >= 3, 10, 0.05))
+        workers = pids_of(self.log_path("pids"))
+        held = workers[0]
+        tr = self.start_target("tracer", held)
+        self.assertEqual(tracer_of(held), tr.pid)
+        prof = self.path("traced.prof")
+        run = self.sprofd("-p", t.pid, "-C", "-F", 200, "-d", 1.5, "-o", prof, "-n", 0)
+        P = self.check_run(run, prof, 200, pid=t.pid, table=False)
+        lines = [l for l in run.err.splitlines() if re.search(r"\b%d\b" % held, l)]
+        self.assertEqual(len(lines), 1, str(run))
+        self.assertIn("skip", lines[0], str(run))
+        slots = [fn for fn in ("worker_slot0", "worker_slot1", "worker_slot2") if P.has(fn)]
+        self.assertEqual(len(slots), 2, "%s\n%s" % (P.top(20), run))
+        self.assertEqual(tracer_of(held), tr.pid)
+        assert_tree_released(self, [t.pid] + [w for w in workers if w != held])
+
+    def test_fork_storm(self):
+        """A shell forking short-lived children as fast as it can is bounded
+        by --max-processes with one warning, and every process is released:
+        none stopped, none traced, the shell's loop ends as it would."""
+        sh = subprocess.Popen(["sh", "-c", "i=0; while [ $i -lt 400 ]; do sleep 0.3 & "
+                               "i=$((i+1)); done; wait; echo done"],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL)
+
+        def stop():
+            for c in descendants(sh.pid):
+                try:
+                    os.kill(c, signal.SIGKILL)
+                except OSError:
+                    pass
+            sh.kill()
+            sh.wait()
+        self.addCleanup(stop)
+        time.sleep(0.1)
+        prof = self.path("storm.prof")
+        run = self.sprofd("-p", sh.pid, "-C", "--max-processes", 8, "-m", "wall", "-F", 100,
+                          "-d", 1.5, "-o", prof, "-n", 0, "--processes")
+        kids = descendants(sh.pid)
+        if run.rc == EXIT_OK:
+            P = self.load_profile(prof, 100)
+            procs = {k[2] for k in P.raw if k[2].startswith("process ")}
+            self.assertGreater(len(procs), 1, procs)
+        self.assertEqual(len(re.findall(r"--max-processes", run.err)), 1, str(run))
+        assert_tree_released(self, [sh.pid] + kids)
+        out, _ = sh.communicate(timeout=60)
+        self.assertEqual((sh.returncode, out), (0, b"done\n"))
+
 
 POOL = """
 import multiprocessing, sys, time
