@@ -63,6 +63,9 @@ struct tproc {
 	bool execed;
 	unsigned execs;           /* how many times it called execve */
 	int exit_status;          /* wait status of its leader, when gone */
+	bool skipped;             /* a child we could not trace (said once) */
+	unsigned long long start; /* skipped: its start time, so a reuse of
+				   * the PID is not taken for it */
 };
 
 /* How a target is made up (target_attach_set). */

@@ -139,10 +139,12 @@ struct profile_meta {
 	 * from, as the sampler tags them after an exec; 0: pcs are plain
 	 * addresses, all of program 0. */
 	unsigned image_shift;
-	/* The target's Python version ("3.11.2"), "" if it runs none, and
-	 * how many samples had native and Python frames that did not line
-	 * up (kept, see pymerge.h). */
+	/* The target's Python version ("3.11.2"; in a process tree each
+	 * version its processes run, "3.11.2, 3.12.1"), "" if it runs none;
+	 * how many processes run Python; and how many samples had native and
+	 * Python frames that did not line up (kept, see pymerge.h). */
 	char python[32];
+	unsigned python_procs;
 	uint64_t python_mismatched;
 };
 

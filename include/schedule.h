@@ -19,6 +19,7 @@ struct target_conf;
 
 struct proc_info {
 	pid_t pid;
+	pid_t ppid;
 	uid_t uid[4];       /* real, effective, saved, file system */
 	uid_t owner;        /* of /proc/PID: root when the process is not dumpable */
 	uint64_t start;     /* start time in clock ticks after boot: with the PID,
@@ -34,7 +35,10 @@ int proc_read(pid_t pid, struct proc_info *pi);
 
 /* The processes target t names now, leaving out those in skip (sprofd's
  * own): their PIDs in *pids (malloc'd; the newest only, unless the target
- * selects all), and their count. With none, returns 0 and says why in why. */
+ * selects all), and their count. With Children yes, a match descended from
+ * another match is left out: it is in that one's tree, profiled (and its
+ * cost counted against the budget) with it. With none, returns 0 and says
+ * why in why. */
 size_t schedule_resolve(const struct target_conf *t, const pid_t *skip, size_t nskip,
 			pid_t **pids, char *why, size_t len);
 

@@ -101,6 +101,16 @@ static long proc_find(const struct target *t, pid_t pid)
 	return -1;
 }
 
+/* Whether pid, started at start, is a child skipped before (its line said
+ * once, not at every pass). */
+static bool proc_skipped(const struct target *t, pid_t pid, unsigned long long start)
+{
+	for (size_t i = 0; i < t->nprocs; i++)
+		if (t->procs[i].skipped && t->procs[i].pid == pid && t->procs[i].start == start)
+			return true;
+	return false;
+}
+
 /* Adds a process (no threads yet); returns its index. */
 static unsigned proc_add(struct target *t, pid_t pid)
 {
@@ -342,7 +352,8 @@ static int seize_children(struct target *t)
 			continue;
 		if (procfs_read_stat(pid, 0, &ps) < 0 || proc_find(t, (pid_t)ps.ppid) < 0)
 			continue;
-		if (ps.state == 'Z' || ps.state == 'X' || (ps.flags & PROCFS_PF_KTHREAD))
+		if (ps.state == 'Z' || ps.state == 'X' || (ps.flags & PROCFS_PF_KTHREAD) ||
+		    proc_skipped(t, pid, ps.start))
 			continue;
 		if (!room_for_proc(t))
 			break;
@@ -350,6 +361,8 @@ static int seize_children(struct target *t)
 		if (seize_proc(t, proc, true, &code) < 0) {
 			/* Nothing of it held: it never was one of ours. */
 			t->procs[proc].gone = true;
+			t->procs[proc].skipped = true;
+			t->procs[proc].start = ps.start;
 			t->nlive--;
 			continue;
 		}

@@ -186,8 +186,13 @@ static void report_header(FILE *f, const struct profile *p)
 	if (m->truncated > 0)
 		fprintf(f, "; %s stack%s truncated at the depth limit",
 			fmt_thousands(trunc, m->truncated), m->truncated == 1 ? "" : "s");
-	if (m->python[0])
-		fprintf(f, "; python %.*s", (int)sizeof(m->python), m->python);
+	if (m->python[0]) {
+		fprintf(f, "; python%s %.*s", strchr(m->python, ',') ? "s" : "",
+			(int)sizeof(m->python), m->python);
+		/* In a tree, a shell or a native master beside Python workers. */
+		if (m->nprocs > 1 && m->python_procs < m->nprocs)
+			fprintf(f, " (%u of %u processes)", m->python_procs, m->nprocs);
+	}
 	if (m->python_mismatched > 0)
 		fprintf(f, " (%s sample%s with Python and native frames not lined up)",
 			fmt_thousands(trunc, m->python_mismatched),

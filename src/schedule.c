@@ -62,6 +62,7 @@ int proc_read(pid_t pid, struct proc_info *pi)
 		goto out;
 	snprintf(pi->comm, sizeof(pi->comm), "%s", ps.comm);
 	pi->state = ps.state;
+	pi->ppid = ps.ppid;
 	pi->start = ps.start;
 	pi->kthread = (ps.flags & PROCFS_PF_KTHREAD) != 0;
 	if ((n = read_at(dfd, "status", buf, sizeof(buf))) <= 0 ||
@@ -160,11 +161,50 @@ static bool proc_usable(const struct target_conf *t, const struct proc_info *pi)
 	return !t->has_user || pi->uid[1] == t->uid;
 }
 
+/* Whether pid is one of the n processes of m. */
+static bool matched(pid_t pid, const struct proc_info *m, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (m[i].pid == pid)
+			return true;
+	return false;
+}
+
+/* Keeps those of the n matches m that descend from no other (the roots of
+ * their trees: an nginx master, not its workers), in place; returns how
+ * many. Ancestors that do not match are looked through. */
+static size_t tree_roots(struct proc_info *m, size_t n)
+{
+	bool *inner_of = xcalloc(n ? n : 1, sizeof(bool));
+	size_t kept = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		pid_t p = m[i].ppid;
+		bool inner = false;
+
+		/* A bound on the walk: a parent that exits meanwhile ends it. */
+		for (int depth = 0; p > 1 && depth < 256 && !inner; depth++) {
+			struct procfs_stat ps;
+
+			inner = matched(p, m, n);
+			if (inner || procfs_read_stat(p, 0, &ps) < 0)
+				break;
+			p = ps.ppid;
+		}
+		inner_of[i] = inner;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!inner_of[i])
+			m[kept++] = m[i];
+	free(inner_of);
+	return kept;
+}
+
 size_t schedule_resolve(const struct target_conf *t, const pid_t *skip, size_t nskip,
 			pid_t **pids, char *why, size_t len)
 {
-	struct proc_info pi, best;
-	size_t n = 0, cap = 0;
+	struct proc_info pi, best, *all = NULL;
+	size_t n = 0, cap = 0, pcap = 0;
 	struct dirent *de;
 	DIR *d;
 
@@ -226,17 +266,23 @@ size_t schedule_resolve(const struct target_conf *t, const pid_t *skip, size_t n
 		close(dfd);
 		if (!match || proc_read((pid_t)v, &pi) < 0 || !proc_usable(t, &pi))
 			continue;
-		if (t->select == SELECT_NEWEST) {
-			if (n == 0 || pi.start > best.start ||
-			    (pi.start == best.start && pi.pid > best.pid))
-				best = pi;
-			n = 1;
-			continue;
-		}
-		xgrow((void **)pids, &cap, n + 1, sizeof(pid_t));
-		(*pids)[n++] = pi.pid;
+		xgrow((void **)&all, &cap, n + 1, sizeof(*all));
+		all[n++] = pi;
 	}
 	closedir(d);
+	if (t->children)
+		n = tree_roots(all, n);
+	for (size_t i = 0; i < n; i++) {
+		if (t->select == SELECT_NEWEST) {
+			if (i == 0 || all[i].start > best.start ||
+			    (all[i].start == best.start && all[i].pid > best.pid))
+				best = all[i];
+			continue;
+		}
+		xgrow((void **)pids, &pcap, i + 1, sizeof(pid_t));
+		(*pids)[i] = all[i].pid;
+	}
+	free(all);
 	if (n == 0) {
 		snprintf(why, len, "no process %s %s%s%s", t->kind == PROC_EXE ? "runs" : "matches",
 			 t->arg, t->has_user ? " as user " : "", t->has_user ? t->user : "");
@@ -245,6 +291,7 @@ size_t schedule_resolve(const struct target_conf *t, const pid_t *skip, size_t n
 	if (t->select == SELECT_NEWEST) {
 		*pids = xmalloc(sizeof(pid_t));
 		(*pids)[0] = best.pid;
+		return 1;
 	}
 	return n;
 }

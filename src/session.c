@@ -720,6 +720,38 @@ static void refresh_names(struct session *s)
 	free(tids);
 }
 
+/* The Python versions of the session's processes, each once ("3.11.2", or
+ * "3.11.2, 3.12.1" when they differ), how many processes run one, and
+ * their samples whose frames did not line up (sym_mu held, or no other
+ * thread left: the images' stages). */
+static void describe_pythons(const struct session *s, struct profile_meta *m)
+{
+	size_t len = 0;
+
+	for (size_t i = 0; i < s->nsyms; i++) {
+		const struct pystage *py = s->imgs[i].py;
+		struct pystage_stats ps;
+		char v[32];
+		bool seen = false;
+
+		if (!s->imgs[i].py_owned || !py || !pystage_version(py))
+			continue;
+		m->python_procs++;
+		pystage_stats(py, &ps);
+		m->python_mismatched += ps.mismatched;
+		snprintf(v, sizeof(v), "%s%s", pystage_version(py),
+			 pystage_reading(py) ? "" : " (not read)");
+		for (const char *at = m->python; !seen && (at = strstr(at, v)); at += strlen(v))
+			seen = (at == m->python || at[-1] == ' ') && (!at[strlen(v)] || at[strlen(v)] == ',');
+		if (seen)
+			continue;
+		if (len + (len ? 2 : 0) + strlen(v) >= sizeof(m->python))
+			break;   /* more versions than fit: the first ones */
+		len += (size_t)snprintf(m->python + len, sizeof(m->python) - len, "%s%s",
+					len ? ", " : "", v);
+	}
+}
+
 /* The description of a profile of this session, from the given counters
  * (the finished session's, or a snapshot's). */
 static void describe(const struct session *s, struct profile_meta *m,
@@ -744,14 +776,7 @@ static void describe(const struct session *s, struct profile_meta *m,
 	m->modules = (const struct modules *const *)s->mods;
 	m->nmodules = s->nmods;
 	m->image_shift = SAMPLER_IMAGE_SHIFT;
-	if (s->py && pystage_version(s->py)) {   /* --- python stage --- */
-		struct pystage_stats ps;
-
-		snprintf(m->python, sizeof(m->python), "%s%s", pystage_version(s->py),
-			 pystage_reading(s->py) ? "" : " (not read)");
-		pystage_stats(s->py, &ps);
-		m->python_mismatched = ps.mismatched;
-	}
+	describe_pythons(s, m);   /* --- python stage --- */
 }
 
 struct profile *session_profile(struct session *s)

@@ -17,7 +17,7 @@ import time
 
 from sprofdtest import EXIT_OK, TARGETS, SprofdTestCase, held_threads, read_file, tracer_of, \
     wait_until
-from test_daemon import DaemonTestCase
+from test_daemon import PROF_RE, DaemonTestCase
 from test_formats import pprof_stacks, read_collapsed, read_pprof
 
 PYTHON = "/usr/bin/python3"
@@ -245,6 +245,58 @@ class PreforkTest(SprofdTestCase):
         self.assertLessEqual(len(procs), 2, procs)
         assert_tree_released(self, [t.pid] + descendants(t.pid))
 
+    def test_child_with_another_tracer(self):
+        """A worker another tracer holds is skipped with one line; the
+        others are profiled, and the other tracer keeps its tracee."""
+        t = self.start_prefork(3)
+        self.assertTrue(wait_until(lambda: len(pids_of(self.log_path("pids"))) >= 3, 10, 0.05))
+        workers = pids_of(self.log_path("pids"))
+        held = workers[0]
+        tr = self.start_target("tracer", held)
+        self.assertEqual(tracer_of(held), tr.pid)
+        prof = self.path("traced.prof")
+        run = self.sprofd("-p", t.pid, "-C", "-F", 200, "-d", 1.5, "-o", prof, "-n", 0)
+        P = self.check_run(run, prof, 200, pid=t.pid, table=False)
+        lines = [l for l in run.err.splitlines() if re.search(r"\b%d\b" % held, l)]
+        self.assertEqual(len(lines), 1, str(run))
+        self.assertIn("skip", lines[0], str(run))
+        slots = [fn for fn in ("worker_slot0", "worker_slot1", "worker_slot2") if P.has(fn)]
+        self.assertEqual(len(slots), 2, "%s\n%s" % (P.top(20), run))
+        self.assertEqual(tracer_of(held), tr.pid)
+        assert_tree_released(self, [t.pid] + [w for w in workers if w != held])
+
+    def test_fork_storm(self):
+        """A shell forking short-lived children as fast as it can is bounded
+        by --max-processes with one warning, and every process is released:
+        none stopped, none traced, the shell's loop ends as it would."""
+        sh = subprocess.Popen(["sh", "-c", "i=0; while [ $i -lt 400 ]; do sleep 0.3 & "
+                               "i=$((i+1)); done; wait; echo done"],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL)
+
+        def stop():
+            for c in descendants(sh.pid):
+                try:
+                    os.kill(c, signal.SIGKILL)
+                except OSError:
+                    pass
+            sh.kill()
+            sh.wait()
+        self.addCleanup(stop)
+        time.sleep(0.1)
+        prof = self.path("storm.prof")
+        run = self.sprofd("-p", sh.pid, "-C", "--max-processes", 8, "-m", "wall", "-F", 100,
+                          "-d", 1.5, "-o", prof, "-n", 0, "--processes")
+        kids = descendants(sh.pid)
+        if run.rc == EXIT_OK:
+            P = self.load_profile(prof, 100)
+            procs = {k[2] for k in P.raw if k[2].startswith("process ")}
+            self.assertGreater(len(procs), 1, procs)
+        self.assertEqual(len(re.findall(r"--max-processes", run.err)), 1, str(run))
+        assert_tree_released(self, [sh.pid] + kids)
+        out, _ = sh.communicate(timeout=60)
+        self.assertEqual((sh.returncode, out), (0, b"done\n"))
+
 
 POOL = """
 import multiprocessing, sys, time
@@ -326,6 +378,45 @@ class ScriptTest(SprofdTestCase):
         key = P.key("script_work")
         self.assertEqual(key[0], prog, key)
         self.assertGreater(P.self_samples("script_work"), 0, P.top(15))
+        assert_tree_released(self, [sh.pid] + descendants(sh.pid))
+
+
+class PythonVersionsTest(SprofdTestCase):
+    """The header names the Python version of every process of a tree: one
+    version once, two versions both, and how many processes run Python."""
+
+    def test_two_pythons_under_a_shell(self):
+        import glob
+        other = sorted(glob.glob("/root/.pyenv/versions/3.12.*/bin/python3.12"))
+        if not other:
+            self.skipTest("no pyenv build of Python 3.12 under /root/.pyenv/versions")
+        prog = self.log_path("spin.py")
+        with open(prog, "w") as f:
+            f.write("import sys\nprint(sys.version.split()[0], flush=True)\nacc = 0\n"
+                    "while True:\n    acc = (acc * 31 + 7) % 1000003\n")
+        sh = subprocess.Popen(["sh", "-c", "%s %s & %s %s & wait" % (PYTHON, prog, other[-1], prog)],
+                              cwd=self.logs, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL)
+
+        def stop():
+            for c in descendants(sh.pid):
+                try:
+                    os.kill(c, signal.SIGKILL)
+                except OSError:
+                    pass
+            sh.kill()
+            sh.wait()
+        self.addCleanup(stop)
+        versions = {sh.stdout.readline().decode().strip() for _ in range(2)}
+        self.assertEqual(len(versions), 2, versions)
+        prof = self.path("two.prof")
+        run = self.sprofd("-p", sh.pid, "-C", "-F", 100, "-d", 2, "-o", prof, "-n", 3)
+        self.check_run(run, prof, 100, pid=sh.pid)
+        more = run.header().group("more") or ""
+        m = re.search(r"; pythons ([^(;]+) \((\d+) of (\d+) processes\)", more)
+        self.assertTrue(m, run.header().group(0))
+        self.assertEqual(set(m.group(1).split(", ")), versions, more)
+        self.assertEqual((m.group(2), m.group(3)), ("2", "3"), more)
         assert_tree_released(self, [sh.pid] + descendants(sh.pid))
 
 
@@ -419,6 +510,34 @@ class DaemonChildrenTest(DaemonTestCase):
                           "-o", self.path("one.prof"), "-n", 0)
         self.assert_ok(run)
         self.assertFalse(self.load_profile(self.path("one.prof"), 100).has("worker_slot0"))
+        assert_tree_released(self, [t.pid] + workers)
+
+    def test_children_yes_matches_inside_the_tree(self):
+        """Process exe matches the master and its workers: with Children yes
+        the tree is one profile, of the master (Select newest would pick a
+        worker, Select all profile each worker twice), and its CPU budget
+        is checked once, for the tree's one worker process."""
+        t, workers = self.start_prefork(2)
+        for select in ("all", "newest"):
+            out = os.path.join(self.out, select)
+            conf = self.base_conf() + (
+                "Target tree\n\tProcess exe %s\n\tSelect %s\n\tChildren yes\n"
+                "\tCPUBudget 0.1%%\n\tInterval 1h\n\tDuration 3\n\tOutputDir %s\n"
+                % (os.path.join(TARGETS, "prefork"), select, out))
+            d = self.start_daemon(conf)
+            self.assert_ok(self.sprofd("ctl", "-S", self.sock, "run", "tree"))
+            self.assertTrue(wait_until(lambda: self.regular_profiles(out), 30, 0.1),
+                            "no profile in %s\n%s" % (out, d.log()))
+            time.sleep(0.5)
+            names = sorted(self.regular_profiles(out))
+            pids = {int(PROF_RE.match(n).group("pid")) for n in names}
+            self.assertEqual(pids, {t.pid}, "%s\n%s" % (names, d.log()))
+            P = self.load_profile(os.path.join(out, names[0]), 100)
+            for fn in ("worker_slot0", "worker_slot1"):
+                self.assertGreater(P.cc(fn), 0, P.top(20))
+            used = {int(m.group(1)) for _, m in d.find(r"PID (\d+): sprofd used")}
+            self.assertEqual(used, {t.pid}, d.log())
+            d.stop()
         assert_tree_released(self, [t.pid] + workers)
 
     def test_children_yes(self):

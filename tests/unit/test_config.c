@@ -647,6 +647,44 @@ START_TEST(test_schedule_resolve)
 }
 END_TEST
 
+/* With Children yes, a match descended from another match is in its tree:
+ * only the root is named. */
+START_TEST(test_schedule_resolve_children)
+{
+	struct config *c = parse("Target flat\nProcess cmdline \"1234\\\\.75\"\nSelect all\n"
+				 "Target tree\nProcess cmdline \"1234\\\\.75\"\nSelect all\n"
+				 "Children yes\n");
+	char why[256];
+	pid_t sh, sleeper, *pids = NULL;
+	size_t n = 0;
+
+	ck_assert_ptr_nonnull(c);
+	sh = fork();
+	if (sh == 0) {
+		execl("/bin/sh", "sh", "-c", "sleep 1234.75 & wait", (char *)NULL);
+		_exit(127);
+	}
+	/* The shell and its sleep both match once the sleep runs. */
+	for (int i = 0; i < 300 && n < 2; i++) {
+		free(pids);
+		n = schedule_resolve(config_target(c, "flat"), NULL, 0, &pids, why, sizeof(why));
+		if (n < 2)
+			usleep(10000);
+	}
+	ck_assert_uint_eq(n, 2);
+	sleeper = pids[0] == sh ? pids[1] : pids[0];
+	free(pids);
+	n = schedule_resolve(config_target(c, "tree"), NULL, 0, &pids, why, sizeof(why));
+	kill(sleeper, SIGKILL);
+	kill(sh, SIGKILL);
+	waitpid(sh, NULL, 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(pids[0], sh);
+	free(pids);
+	config_free(c);
+}
+END_TEST
+
 Suite *suite_config(void)
 {
 	Suite *s = suite_create("config");
@@ -678,6 +716,7 @@ Suite *suite_schedule(void)
 	tcase_add_test(tc, test_budget_stride);
 	tcase_add_test(tc, test_proc_read_self);
 	tcase_add_test(tc, test_schedule_resolve);
+	tcase_add_test(tc, test_schedule_resolve_children);
 	suite_add_tcase(s, tc);
 	return s;
 }
