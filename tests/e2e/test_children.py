@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 
 from sprofdtest import EXIT_OK, TARGETS, SprofdTestCase, held_threads, read_file, tracer_of, \
     wait_until
@@ -433,32 +434,10 @@ class GunicornTreeTest(SprofdTestCase):
             self.skipTest("not installed: %s (run: make test-deps)" % ", ".join(miss))
 
     def test_recycled_workers(self):
-        from test_flask import WEB, free_port
-        port = free_port()
-        err = open(self.log_path("gunicorn.log"), "wb")
-        self.addCleanup(err.close)
-        g = subprocess.Popen(["gunicorn", "-w", "3", "--max-requests", "60",
-                              "--max-requests-jitter", "10", "-b", "127.0.0.1:%d" % port,
-                              "--chdir", WEB, "shop:app"], cwd=self.logs,
-                             stdin=subprocess.DEVNULL, stdout=err, stderr=err)
-
-        def stop():
-            if g.poll() is None:
-                g.terminate()
-                try:
-                    g.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    g.kill()
-                    g.wait()
-        self.addCleanup(stop)
-
-        def up():
-            return len(descendants(g.pid)) == 3 and subprocess.run(
-                ["python3", "-c", "import socket,sys; s=socket.create_connection("
-                 "('127.0.0.1', %d), timeout=1)" % port],
-                stderr=subprocess.DEVNULL).returncode == 0
-        if not wait_until(up, 30, 0.2):
-            self.fail("gunicorn did not serve: %s" % read_file(self.log_path("gunicorn.log")))
+        from test_flask import WEB, start_gunicorn
+        port, master, _ = start_gunicorn(self, "shop:app", 3, "--max-requests", 60,
+                                         "--max-requests-jitter", 10)
+        g = types.SimpleNamespace(pid=master)
         before = set(descendants(g.pid))
         w = subprocess.Popen(["wrk", "-t", "1", "-c", "4", "-d", "9s", "-s",
                               os.path.join(WEB, "mix.lua"), "http://127.0.0.1:%d/" % port,
@@ -483,7 +462,8 @@ class GunicornTreeTest(SprofdTestCase):
         self.assertTrue(born, "no worker born while sampled ran cpu_view\n" + info)
         self.assertEqual(P.key("burn")[0], os.path.join(WEB, "shop.py"), info)
         assert_tree_released(self, [g.pid] + descendants(g.pid))
-        self.assertIsNone(g.poll(), "gunicorn exited")
+        state = read_file("/proc/%d/stat" % master, ") X").rsplit(") ", 1)[1][:1]
+        self.assertNotIn(state, ("Z", "X"), "gunicorn exited")
 
 
 class DaemonChildrenTest(DaemonTestCase):

@@ -55,6 +55,45 @@ def children(pid):
     return [int(p) for p in text.split()]
 
 
+def start_gunicorn(test, app, nworkers, *args):
+    """gunicorn serving app (module:callable in tests/targets/web) with
+    nworkers workers and further options args, stopped at the test's end;
+    returns (port, master pid, [worker pids]) once it answers HTTP and has
+    all its workers."""
+    port = free_port()
+    err = open(test.log_path("gunicorn.log"), "wb")
+    test.addCleanup(err.close)
+    p = subprocess.Popen(["gunicorn", "-w", str(nworkers), "-b", "127.0.0.1:%d" % port,
+                          "--chdir", WEB] + [str(a) for a in args] + [app], cwd=test.logs,
+                         stdin=subprocess.DEVNULL, stdout=err, stderr=err)
+
+    def stop():
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+    test.addCleanup(stop)
+
+    def up():
+        # Any answer will do (a 404 too): no view runs, no counter moves.
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(b"GET /up-probe HTTP/1.0\r\n\r\n")
+                return s.recv(100).startswith(b"HTTP/1.")
+        except OSError:
+            return False
+    if not wait_until(up, 60, 0.1):
+        test.fail("gunicorn did not serve %s on port %d: %s"
+                  % (app, port, read_file(test.log_path("gunicorn.log"))))
+    wait_until(lambda: len(children(p.pid)) >= nworkers, 30, 0.1)
+    workers = children(p.pid)
+    test.assertEqual(len(workers), nworkers, "gunicorn workers: %r" % workers)
+    return port, p.pid, workers
+
+
 class FlaskTest(SprofdTestCase):
 
     def setUp(self):
@@ -65,35 +104,7 @@ class FlaskTest(SprofdTestCase):
 
     def start_server(self):
         """Starts gunicorn with one worker; returns (port, worker pid)."""
-        port = free_port()
-        err = open(self.log_path("gunicorn.log"), "wb")
-        self.addCleanup(err.close)
-        p = subprocess.Popen(["gunicorn", "-w", "1", "-b", "127.0.0.1:%d" % port,
-                              "--chdir", WEB, "shop:app"], cwd=self.logs,
-                             stdin=subprocess.DEVNULL, stdout=err, stderr=err)
-
-        def stop():
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
-        self.addCleanup(stop)
-
-        def up():
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                    s.sendall(b"GET /hello HTTP/1.0\r\n\r\n")
-                    return s.recv(100).startswith(b"HTTP/1.")
-            except OSError:
-                return False
-        if not wait_until(up, 20, 0.1):
-            self.fail("gunicorn did not serve on port %d: %s"
-                      % (port, read_file(self.log_path("gunicorn.log"))))
-        workers = children(p.pid)
-        self.assertEqual(len(workers), 1, "gunicorn workers: %r" % workers)
+        port, _, workers = start_gunicorn(self, "shop:app", 1)
         return port, workers[0]
 
     def load(self, port, seconds):

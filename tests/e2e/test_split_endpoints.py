@@ -25,7 +25,7 @@ import urllib.request
 import test_daemon
 import test_flask
 import test_formats
-from sprofdtest import ROOT, SprofdTestCase, read_file, wait_until
+from sprofdtest import ROOT, SprofdTestCase
 
 WEB = os.path.join(ROOT, "tests", "targets", "web")
 JOBS = os.path.join(ROOT, "tests", "targets", "py", "splitjobs.py")
@@ -108,36 +108,7 @@ class SplitEndpointsTest(SprofdTestCase):
     def start_gunicorn(self, app, nworkers):
         """gunicorn with nworkers workers serving app; returns (port, master
         pid, [worker pids])."""
-        port = test_flask.free_port()
-        err = open(self.log_path("gunicorn.log"), "wb")
-        self.addCleanup(err.close)
-        p = subprocess.Popen(["gunicorn", "-w", str(nworkers), "-b", "127.0.0.1:%d" % port,
-                              "--chdir", WEB, app], cwd=self.logs,
-                             stdin=subprocess.DEVNULL, stdout=err, stderr=err)
-
-        def stop():
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
-        self.addCleanup(stop)
-
-        def up():
-            try:
-                get(port, "/sleep")
-                return True
-            except OSError:
-                return False
-        if not wait_until(up, 60, 0.2):
-            self.fail("gunicorn did not serve %s on port %d: %s"
-                      % (app, port, read_file(self.log_path("gunicorn.log"))))
-        wait_until(lambda: len(test_flask.children(p.pid)) >= nworkers, 30, 0.1)
-        workers = test_flask.children(p.pid)
-        self.assertEqual(len(workers), nworkers, "gunicorn workers: %r" % workers)
-        return port, p.pid, workers
+        return test_flask.start_gunicorn(self, app, nworkers)
 
     def profile_under_load(self, port, worker, paths, seconds, *args):
         """sprofd attached to the worker for exactly as long as wrk loads it
