@@ -65,8 +65,8 @@ class Daemon:
 
     def wait_for(self, pattern, timeout=10, after=0.0, count=1):
         """Waits for count lines matching pattern; returns them, or fails."""
-        got = wait_until(lambda: len(self.find(pattern, after)) >= count
-                         or self.proc.poll() is not None, timeout)
+        wait_until(lambda: len(self.find(pattern, after)) >= count
+                   or self.proc.poll() is not None, timeout)
         found = self.find(pattern, after)
         if len(found) < count:
             self.test.fail("daemon log has %d of %d lines matching %r after %.1f s%s\n%s"

@@ -11,7 +11,7 @@ import subprocess
 import time
 import unittest
 
-from sprofdtest import (EXIT_NO_TARGET, EXIT_OK, EXIT_PERM, EXIT_TRACED, SPROFD, TARGETS,
+from sprofdtest import (EXIT_NO_TARGET, EXIT_OK, EXIT_PERM, EXIT_TRACED, TARGETS,
                         WROTE_RE, Target, read_file, tasks, tracer_of, wait_until)
 from test_daemon import DaemonTestCase, say
 

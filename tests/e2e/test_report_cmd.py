@@ -2,7 +2,6 @@
 the same as the live run printed; cProfile's files read as pstats reads
 them; callers and callees; errors."""
 
-import os
 import re
 import subprocess
 import sys

@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import time
 
-from sprofdtest import TARGETS, SprofdTestCase, Target, read_file, wait_until
+from sprofdtest import TARGETS, SprofdTestCase, Target, read_file
 
 CXX_SRC = os.path.join(TARGETS, "cxxserver.cc")
 THREADS_SRC = os.path.join(TARGETS, "threads.c")
