@@ -127,10 +127,13 @@ static int stat_reference(const char *text, size_t len, struct procfs_stat *out)
 			w++;
 		if (w == i)
 			return -1;
-		if (f == 9 || f == 22) {
-			if (!word_u64(text + i, w - i, ULLONG_MAX, &v))
+		if (f == 4 || f == 9 || f == 22) {
+			/* The parent is a PID: a whole number up to INT_MAX. */
+			if (!word_u64(text + i, w - i, f == 4 ? INT_MAX : ULLONG_MAX, &v))
 				return -1;
-			if (f == 9)
+			if (f == 4)
+				out->ppid = (pid_t)v;
+			else if (f == 9)
 				out->flags = (unsigned long)v;
 			else
 				out->start = v;
@@ -157,6 +160,8 @@ static void check_stat(const char *text, size_t len)
 			   want.flags);
 		FUZZ_CHECK(got.start == want.start, "stat: start %llu, expected %llu", got.start,
 			   want.start);
+		FUZZ_CHECK(got.ppid == want.ppid, "stat: parent %d, expected %d", (int)got.ppid,
+			   (int)want.ppid);
 	}
 }
 

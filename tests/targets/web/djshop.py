@@ -29,7 +29,7 @@ from django.urls import path  # noqa: E402
 from django.views.decorators.csrf import csrf_exempt  # noqa: E402
 from django.views.decorators.http import require_GET  # noqa: E402
 
-PAYLOAD = bytes((i * 7 + (i >> 5)) & 0xFF for i in range(128 * 1024))
+PAYLOAD = bytes((i * 7 + (i >> 5)) & 0xFF for i in range(512 * 1024))
 
 stats = {}
 
@@ -55,7 +55,7 @@ def squeeze(data):
 @require_GET
 def report_view(request):
     t0 = time.thread_time()
-    r = HttpResponse(str(crunch(20000)))
+    r = HttpResponse(str(crunch(100000)))
     note("report_view", t0)
     return r
 
